@@ -1,0 +1,351 @@
+//! Traefik's static configuration (`traefik.yml` / `traefik.toml` / `--flags`): the part of it
+//! this gateway supports, its defaults, and how file and flags combine.
+
+mod flags;
+
+pub use flags::{parse_args, Command, FlagError};
+
+use crate::decode::{self, DecodeError, Node};
+use crate::duration::GoDuration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Name of the entrypoint Traefik creates for its API and ping (`:8080` unless configured).
+pub const INTERNAL_ENTRYPOINT: &str = "traefik";
+
+/// The static configuration, with Traefik's key names.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StaticConfig {
+    /// Listening addresses by entrypoint name.
+    pub entry_points: BTreeMap<String, EntryPoint>,
+    /// Where dynamic configuration comes from.
+    pub providers: Providers,
+    /// The API on the `traefik` entrypoint (`api.insecure`).
+    pub api: Option<Api>,
+    /// The `/ping` health endpoint.
+    pub ping: Option<Ping>,
+    /// Logging.
+    pub log: Option<Log>,
+}
+
+/// One entrypoint: a listening address and how it treats clients.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EntryPoint {
+    /// `host:port` or `:port` (all interfaces).
+    pub address: String,
+    /// Routers with no `entryPoints` attach to the entrypoints marked `asDefault` (all when none is).
+    pub as_default: bool,
+    /// Which clients' `X-Forwarded-*` headers are trusted.
+    pub forwarded_headers: ForwardedHeaders,
+    /// Connection life cycle.
+    pub transport: Option<EntryPointTransport>,
+}
+
+/// `entryPoints.<name>.forwardedHeaders`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ForwardedHeaders {
+    /// Trust every client's forwarded headers.
+    pub insecure: bool,
+    /// Trust forwarded headers from these IPs or CIDRs.
+    #[serde(rename = "trustedIPs")]
+    pub trusted_ips: Vec<String>,
+    /// Headers named in `Connection` that are kept instead of removed.
+    pub connection: Vec<String>,
+    /// Do not append the client address to `X-Forwarded-For`.
+    pub not_append_x_forwarded_for: bool,
+    /// Also set `X-Forwarded-Scheme` and `X-Scheme`.
+    pub add_x_forwarded_scheme_headers: bool,
+}
+
+/// `entryPoints.<name>.transport`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EntryPointTransport {
+    /// Shutdown timing.
+    pub life_cycle: Option<LifeCycle>,
+}
+
+/// `entryPoints.<name>.transport.lifeCycle`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LifeCycle {
+    /// How long in-flight requests may take to finish after SIGTERM (Traefik's default 10s).
+    #[serde(rename = "graceTimeOut")]
+    pub grace_time_out: Option<GoDuration>,
+}
+
+impl EntryPoint {
+    /// Time given to in-flight requests on shutdown: `transport.lifeCycle.graceTimeOut`, default 10s.
+    pub fn grace_time_out(&self) -> GoDuration {
+        self.transport
+            .as_ref()
+            .and_then(|t| t.life_cycle.as_ref())
+            .and_then(|l| l.grace_time_out)
+            .unwrap_or(GoDuration::from_secs(10))
+    }
+
+    /// The address to bind: Traefik's `:80` means every interface.
+    pub fn bind_address(&self) -> String {
+        if self.address.starts_with(':') {
+            format!("0.0.0.0{}", self.address)
+        } else {
+            self.address.clone()
+        }
+    }
+}
+
+/// `providers`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Providers {
+    /// Minimum time between two applied changes. Unlike Traefik (2s by default), unset means
+    /// changes apply as soon as they are read.
+    pub providers_throttle_duration: Option<GoDuration>,
+    /// The file provider.
+    pub file: Option<FileProvider>,
+}
+
+/// `providers.file`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FileProvider {
+    /// One dynamic configuration file.
+    pub filename: Option<String>,
+    /// A directory whose `.yml`, `.yaml` and `.toml` files are merged.
+    pub directory: Option<String>,
+    /// Reload when the file or directory changes (default true, as Traefik).
+    pub watch: Option<bool>,
+}
+
+impl FileProvider {
+    /// Whether changes are watched: `watch`, default true.
+    pub fn watch(&self) -> bool {
+        self.watch.unwrap_or(true)
+    }
+}
+
+/// `api`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Api {
+    /// Serve the API on the `traefik` entrypoint.
+    pub insecure: bool,
+    /// Serve the dashboard (not available in this gateway; accepted and ignored with a warning).
+    pub dashboard: Option<bool>,
+}
+
+/// `ping`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Ping {
+    /// Entrypoint serving `/ping` (default `traefik`).
+    pub entry_point: Option<String>,
+    /// Do not serve `/ping` by itself; a router must point to `ping@internal`.
+    pub manual_routing: bool,
+    /// Status `/ping` answers while the gateway shuts down (default 503).
+    pub terminating_status_code: Option<u16>,
+}
+
+impl Ping {
+    /// Entrypoint serving `/ping`.
+    pub fn entry_point(&self) -> &str {
+        self.entry_point.as_deref().unwrap_or(INTERNAL_ENTRYPOINT)
+    }
+
+    /// Status answered during shutdown.
+    pub fn terminating_status_code(&self) -> u16 {
+        self.terminating_status_code.unwrap_or(503)
+    }
+}
+
+/// `log`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Log {
+    /// TRACE, DEBUG, INFO, WARN, ERROR, FATAL or PANIC (default ERROR, as Traefik).
+    pub level: Option<String>,
+    /// `common` (text) or `json`.
+    pub format: Option<String>,
+}
+
+/// A static configuration that was read, with what was ignored.
+#[derive(Debug, Clone)]
+pub struct LoadedStatic {
+    /// The configuration, with Traefik's effective defaults applied.
+    pub config: StaticConfig,
+    /// Keys present in the input that this gateway does not support (ignored).
+    pub ignored_keys: Vec<String>,
+}
+
+/// Why a static configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StaticConfigError {
+    /// The file could not be opened.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML/TOML.
+    #[error("configuration file {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// What and where (line, column).
+        message: String,
+    },
+    /// A key has a value of the wrong kind.
+    #[error("{origin}: {error}")]
+    Value {
+        /// The file, or "flags".
+        origin: String,
+        /// Key path and reason.
+        error: DecodeError,
+    },
+    /// A value is well-formed but unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StaticConfig {
+    /// Reads a static configuration from an optional file with flag values laid over it.
+    pub fn load(file: Option<&Path>, flags: Node) -> Result<LoadedStatic, StaticConfigError> {
+        let mut tree = match file {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| StaticConfigError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                decode::from_file_text(&shown, &text)
+                    .map_err(|message| StaticConfigError::Syntax { path: shown, message })?
+            }
+            None => Node::empty_map(),
+        };
+        tree.merge(flags);
+        let origin = file.map_or_else(|| "flags".to_string(), |p| p.display().to_string());
+        Self::from_tree(&tree, &origin)
+    }
+
+    /// Decodes a static configuration tree; `origin` names it in errors.
+    pub fn from_tree(tree: &Node, origin: &str) -> Result<LoadedStatic, StaticConfigError> {
+        let (result, ignored_keys) = decode::decode_lenient::<StaticConfig>(tree, "");
+        let mut config = result.map_err(|error| StaticConfigError::Value {
+            origin: origin.to_string(),
+            error,
+        })?;
+        config.apply_defaults();
+        config.validate()?;
+        Ok(LoadedStatic {
+            config,
+            ignored_keys,
+        })
+    }
+
+    /// Traefik's effective configuration: an `http` entrypoint on `:80` when none is defined,
+    /// and the `traefik` entrypoint on `:8080` when the API or ping needs it.
+    fn apply_defaults(&mut self) {
+        if self.entry_points.is_empty() {
+            self.entry_points.insert(
+                "http".into(),
+                EntryPoint {
+                    address: ":80".into(),
+                    ..Default::default()
+                },
+            );
+        }
+        let api_needs_it = self.api.as_ref().is_some_and(|a| a.insecure);
+        let ping_needs_it = self
+            .ping
+            .as_ref()
+            .is_some_and(|p| !p.manual_routing && p.entry_point() == INTERNAL_ENTRYPOINT);
+        if (api_needs_it || ping_needs_it) && !self.entry_points.contains_key(INTERNAL_ENTRYPOINT) {
+            self.entry_points.insert(
+                INTERNAL_ENTRYPOINT.into(),
+                EntryPoint {
+                    address: ":8080".into(),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    fn validate(&self) -> Result<(), StaticConfigError> {
+        for (name, entry_point) in &self.entry_points {
+            let address = entry_point.bind_address();
+            if address.parse::<std::net::SocketAddr>().is_err() {
+                return Err(StaticConfigError::Invalid(format!(
+                    "entryPoints/{name}/address: {:?} is not an address; use host:port or :port (e.g. \"127.0.0.1:8000\" or \":80\")",
+                    entry_point.address
+                )));
+            }
+        }
+        if let Some(ping) = &self.ping {
+            if !ping.manual_routing && !self.entry_points.contains_key(ping.entry_point()) {
+                return Err(StaticConfigError::Invalid(format!(
+                    "ping/entryPoint: no entrypoint named {:?}; define it under entryPoints",
+                    ping.entry_point()
+                )));
+            }
+        }
+        if let Some(level) = self.log.as_ref().and_then(|l| l.level.as_deref()) {
+            if log_level_directive(level).is_none() {
+                return Err(StaticConfigError::Invalid(format!(
+                    "log/level: unknown level {level:?}; use TRACE, DEBUG, INFO, WARN, ERROR, FATAL or PANIC"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The entrypoints a router with no `entryPoints` attaches to, sorted: those marked
+    /// `asDefault` if any is, else all; never the internal `traefik` one (as Traefik).
+    pub fn default_entry_points(&self) -> Vec<String> {
+        let any_marked = self.entry_points.values().any(|ep| ep.as_default);
+        self.entry_points
+            .iter()
+            .filter(|(name, ep)| (!any_marked || ep.as_default) && name.as_str() != INTERNAL_ENTRYPOINT)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The `tracing` filter directive for `log.level` (Traefik's default is ERROR).
+    pub fn log_directive(&self) -> &'static str {
+        self.log
+            .as_ref()
+            .and_then(|l| l.level.as_deref())
+            .and_then(log_level_directive)
+            .unwrap_or("error")
+    }
+}
+
+/// Maps a Traefik log level to a `tracing` level name.
+fn log_level_directive(level: &str) -> Option<&'static str> {
+    Some(match level.to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" | "WARNING" => "warn",
+        "ERROR" | "FATAL" | "PANIC" => "error",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
