@@ -4,5 +4,6 @@
 pub mod decode;
 pub mod duration;
 pub mod dynamic;
+pub mod dynamic_decode;
 pub mod rule;
 pub mod static_config;

@@ -1,0 +1,111 @@
+//! Tests of object-by-object decoding and of merging several sources.
+
+use super::*;
+use crate::decode::from_yaml_str;
+
+fn decode_yaml(text: &str) -> Decoded {
+    decode_dynamic(&from_yaml_str(text).unwrap(), "dyn.yml")
+}
+
+#[test]
+fn a_broken_object_is_dropped_alone() {
+    let decoded = decode_yaml(
+        r#"
+http:
+  routers:
+    good:
+      rule: Host(`a`)
+      service: svc
+    typo:
+      rule: Host(`b`)
+      servce: svc
+    badPriority:
+      rule: Host(`c`)
+      priority: high
+  services:
+    svc:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:1"}]
+    twoKinds:
+      loadBalancer: {servers: [{url: "http://x"}]}
+      weighted: {services: [{name: svc}]}
+  middlewares:
+    strip:
+      stripPrefix: {prefixes: [/a]}
+    empty: {}
+"#,
+    );
+    let http = decoded.config.http.as_ref().unwrap();
+    assert_eq!(http.routers.keys().collect::<Vec<_>>(), ["good"]);
+    assert_eq!(http.services.keys().collect::<Vec<_>>(), ["svc"]);
+    assert_eq!(http.middlewares.keys().collect::<Vec<_>>(), ["strip"]);
+    let errors: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(errors[0].starts_with("dyn.yml: http/routers/typo/servce: unknown field `servce`"), "{errors:#?}");
+    assert!(errors[1].starts_with("dyn.yml: http/routers/badPriority/priority: invalid integer \"high\""), "{errors:#?}");
+    assert!(errors[2].starts_with("dyn.yml: http/services/twoKinds:"), "{errors:#?}");
+    assert!(errors[2].contains("loadBalancer") && errors[2].contains("weighted"), "{errors:#?}");
+    assert!(errors[3].starts_with("dyn.yml: http/middlewares/empty:"), "{errors:#?}");
+}
+
+#[test]
+fn unknown_sections_are_reported() {
+    let decoded = decode_yaml("htp:\n  routers: {}\nhttp:\n  routerz: {}\n");
+    let keys: Vec<&str> = decoded.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["htp", "http/routerz"]);
+    let decoded = decode_yaml("- a\n- b\n");
+    assert_eq!(decoded.errors[0].key, "(root)");
+}
+
+#[test]
+fn section_names_ignore_case() {
+    let decoded = decode_yaml("HTTP:\n  Routers:\n    r:\n      RULE: Path(`/`)\n      Service: s\n");
+    assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
+    assert_eq!(decoded.config.http.unwrap().routers["r"].rule.as_deref(), Some("Path(`/`)"));
+}
+
+#[test]
+fn tls_certificates_are_a_list() {
+    let decoded = decode_yaml("tls:\n  certificates:\n    - certFile: a.crt\n      keyFile: a.key\n    - certFile: b.crt\n      keyFile: b.key\n      bogus: 1\n");
+    let tls = decoded.config.tls.unwrap();
+    assert_eq!(tls.certificates.len(), 1);
+    assert_eq!(decoded.errors[0].key, "tls/certificates/0001/bogus");
+}
+
+/// Every key Traefik's KV provider knows (reference/traefik-kv-keys.txt) decodes without error.
+#[test]
+fn every_traefik_kv_key_decodes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/traefik-kv-keys.txt");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        panic!("{path} is missing: the shared reference folder must sit beside the repository");
+    };
+    let mut tree = Node::empty_map();
+    let mut count = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (key, value) = line.split_once(" = ").unwrap_or((line, ""));
+        let segments: Vec<&str> = key.trim().trim_start_matches("traefik/").split('/').collect();
+        tree.set_path(&segments, Node::Scalar(value.trim().to_string()));
+        count += 1;
+    }
+    assert!(count > 400, "only {count} keys read");
+    let decoded = decode_dynamic(&tree, "traefik-kv-keys.txt");
+    let errors: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
+    // The reference lists two plugin configurations under one middleware name to show both
+    // key shapes; that middleware alone is (rightly) rejected for having two types.
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].contains("http/middlewares/Middleware17:") && errors[0].contains("exactly one"), "{errors:#?}");
+    let http = decoded.config.http.unwrap();
+    assert!(http.routers.len() >= 1 && http.middlewares.len() >= 20, "{} middlewares", http.middlewares.len());
+}
+
+#[test]
+fn merging_keeps_identical_and_drops_conflicting_objects() {
+    let a = decode_dynamic(&from_yaml_str("http:\n  routers:\n    same: {rule: Path(`/`), service: s}\n    clash: {rule: Path(`/a`), service: s}\n").unwrap(), "a.yml");
+    let b = decode_dynamic(&from_yaml_str("http:\n  routers:\n    same: {rule: Path(`/`), service: s}\n    clash: {rule: Path(`/b`), service: s}\n    only: {rule: Path(`/c`), service: s}\n").unwrap(), "b.yml");
+    let merged = merge_all(vec![("a.yml".into(), a), ("b.yml".into(), b)]);
+    let routers = &merged.config.http.as_ref().unwrap().routers;
+    assert_eq!(routers.keys().collect::<Vec<_>>(), ["only", "same"]);
+    assert_eq!(merged.errors.len(), 1);
+    assert_eq!(merged.errors[0].origin, "a.yml, b.yml");
+    assert_eq!(merged.errors[0].key, "http/routers/clash");
+}

@@ -1,0 +1,11 @@
+//! The gateway: a Traefik-compatible edge proxy on Pingora. `main.rs` reads the command line;
+//! `server` assembles entrypoints, providers and the config applier; `proxy` is the request
+//! path; `runtime` the compiled configuration it reads.
+
+pub mod defaults;
+pub mod logging;
+pub mod providers;
+pub mod proxy;
+pub mod runtime;
+pub mod server;
+pub mod whoami;

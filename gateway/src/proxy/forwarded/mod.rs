@@ -1,0 +1,305 @@
+//! Traefik's forwarded-header rules: untrusted `X-Forwarded-*` removal, `X-Real-Ip` /
+//! `X-Forwarded-*` defaults, `Connection`-named header removal, and hop-by-hop cleanup.
+
+use http::header::{self, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use pingora::http::{RequestHeader, ResponseHeader};
+use std::net::IpAddr;
+
+/// Headers Traefik owns: removed from untrusted clients, never removed via `Connection`.
+const MANAGED_HEADERS: [&str; 13] = [
+    "x-forwarded-proto",
+    "x-forwarded-scheme",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert",
+    "x-forwarded-tls-client-cert-info",
+    "x-scheme",
+    "x-real-ip",
+];
+
+/// Hop-by-hop headers a proxy never forwards (Go's reverse proxy list).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// True for a header Traefik manages, including `X_Forwarded_For`-style spellings.
+fn is_managed(name: &str) -> bool {
+    MANAGED_HEADERS.iter().any(|managed| {
+        managed.len() == name.len()
+            && managed
+                .bytes()
+                .zip(name.bytes())
+                .all(|(m, n)| m == n.to_ascii_lowercase() || (m == b'-' && n == b'_'))
+    })
+}
+
+/// One entrypoint's `forwardedHeaders` policy, compiled.
+#[derive(Debug, Clone)]
+pub struct ForwardedPolicy {
+    insecure: bool,
+    trusted: Vec<IpNet>,
+    keep_connection_headers: Vec<HeaderName>,
+    not_append_x_forwarded_for: bool,
+    add_scheme_headers: bool,
+    server_name: Option<HeaderValue>,
+}
+
+impl ForwardedPolicy {
+    /// Compiles an entrypoint's `forwardedHeaders`; `server_name` is this host's name, sent as
+    /// `X-Forwarded-Server`. Fails on a malformed trusted IP, naming it.
+    pub fn new(
+        config: &control::static_config::ForwardedHeaders,
+        server_name: &str,
+    ) -> Result<Self, String> {
+        let trusted = config
+            .trusted_ips
+            .iter()
+            .map(|text| parse_ip_or_net(text).ok_or_else(|| format!("trustedIPs: {text:?} is not an IP address or CIDR")))
+            .collect::<Result<_, _>>()?;
+        let keep_connection_headers = config
+            .connection
+            .iter()
+            .map(|name| HeaderName::try_from(name.as_str()).map_err(|_| format!("connection: {name:?} is not a header name")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            insecure: config.insecure,
+            trusted,
+            keep_connection_headers,
+            not_append_x_forwarded_for: config.not_append_x_forwarded_for,
+            add_scheme_headers: config.add_x_forwarded_scheme_headers,
+            server_name: HeaderValue::try_from(server_name).ok().filter(|_| !server_name.is_empty()),
+        })
+    }
+
+    /// Whether the client's own `X-Forwarded-*` headers are kept.
+    fn trusts(&self, client: Option<IpAddr>) -> bool {
+        self.insecure || client.is_some_and(|ip| self.trusted.iter().any(|net| net.contains(&ip)))
+    }
+
+    /// Whether `X-Forwarded-For` gets the client address appended upstream.
+    pub fn appends_x_forwarded_for(&self) -> bool {
+        !self.not_append_x_forwarded_for
+    }
+
+    /// The entrypoint stage, before routing: drops untrusted forwarded headers, fills in
+    /// `X-Real-Ip`, `X-Forwarded-Proto/Port/Host/Server`, folds `X-Forwarded-For`, and removes
+    /// headers named in `Connection` (keeping managed ones and the configured exceptions).
+    pub fn rewrite_incoming(&self, req: &mut RequestHeader, client: Option<IpAddr>, tls: bool) {
+        if !self.trusts(client) {
+            let untrusted: Vec<HeaderName> = req
+                .headers
+                .keys()
+                .filter(|name| is_managed(name.as_str()))
+                .cloned()
+                .collect();
+            for name in untrusted {
+                req.remove_header(&name);
+            }
+        }
+        if let Some(ip) = client {
+            if header_is_empty(req, "x-real-ip") {
+                set(req, "X-Real-Ip", &ip.to_string());
+            }
+        }
+        if header_is_empty(req, "x-forwarded-proto") {
+            let proto = match (is_websocket(req), tls) {
+                (true, true) => "wss",
+                (true, false) => "ws",
+                (false, true) => "https",
+                (false, false) => "http",
+            };
+            set(req, "X-Forwarded-Proto", proto);
+        }
+        if header_is_empty(req, "x-forwarded-port") {
+            let port = forwarded_port(req, tls);
+            set(req, "X-Forwarded-Port", &port);
+        }
+        if self.add_scheme_headers {
+            let scheme = header_str(req, "x-forwarded-proto").unwrap_or_default().to_string();
+            set(req, "X-Forwarded-Scheme", &scheme);
+            set(req, "X-Scheme", &scheme);
+        }
+        if header_is_empty(req, "x-forwarded-host") {
+            if let Some(host) = request_host(req) {
+                let host = host.to_string();
+                set(req, "X-Forwarded-Host", &host);
+            }
+        }
+        fold_x_forwarded_for(req);
+        if let Some(name) = &self.server_name {
+            let _ = req.insert_header("X-Forwarded-Server", name.clone());
+        }
+        self.remove_connection_headers(req);
+    }
+
+    fn remove_connection_headers(&self, req: &mut RequestHeader) {
+        let mut kept: Vec<String> = Vec::new();
+        let upgrade = connection_tokens(&req.headers)
+            .any(|t| t.eq_ignore_ascii_case("upgrade"))
+            .then(|| req.headers.get(header::UPGRADE).cloned())
+            .flatten();
+        let nominated: Vec<String> = connection_tokens(&req.headers).map(str::to_string).collect();
+        for token in nominated {
+            if is_managed(&token) {
+                continue;
+            }
+            let Ok(name) = HeaderName::try_from(token.as_str()) else { continue };
+            if self.keep_connection_headers.contains(&name) {
+                kept.push(token);
+                continue;
+            }
+            req.remove_header(&name);
+        }
+        if let Some(upgrade) = upgrade {
+            kept.push("Upgrade".into());
+            let _ = req.insert_header(header::UPGRADE, upgrade);
+        }
+        if kept.is_empty() {
+            req.remove_header(&header::CONNECTION);
+        } else {
+            let _ = req.insert_header(header::CONNECTION, kept.join(","));
+        }
+    }
+}
+
+/// The proxy stage, right before the request goes upstream (Go's reverse proxy): removes
+/// hop-by-hop headers (restoring `Connection: Upgrade` for websockets, keeping `TE: trailers`)
+/// and appends the client address to `X-Forwarded-For`.
+pub fn prepare_upstream(req: &mut RequestHeader, client: Option<IpAddr>, append_x_forwarded_for: bool) {
+    let websocket = is_websocket(req);
+    let te_trailers = req
+        .headers
+        .get_all(header::TE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
+    let nominated: Vec<HeaderName> = connection_tokens(&req.headers)
+        .filter_map(|t| HeaderName::try_from(t).ok())
+        .collect();
+    for name in nominated.iter().chain(HOP_BY_HOP.iter()) {
+        req.remove_header(name);
+    }
+    if te_trailers {
+        let _ = req.insert_header(header::TE, "trailers");
+    }
+    if websocket {
+        let _ = req.insert_header(header::CONNECTION, "Upgrade");
+        let _ = req.insert_header(header::UPGRADE, "websocket");
+    }
+    if append_x_forwarded_for {
+        if let Some(ip) = client {
+            let value = match header_str(req, "x-forwarded-for").filter(|v| !v.is_empty()) {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip.to_string(),
+            };
+            set(req, "X-Forwarded-For", &value);
+        }
+    }
+}
+
+/// Removes hop-by-hop headers from a response (except what a 101 upgrade needs).
+pub fn clean_response(resp: &mut ResponseHeader) {
+    if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+        return;
+    }
+    let nominated: Vec<HeaderName> = connection_tokens(&resp.headers)
+        .filter_map(|t| HeaderName::try_from(t).ok())
+        .collect();
+    for name in nominated.iter().chain(HOP_BY_HOP.iter()) {
+        if name != header::TRANSFER_ENCODING && name != header::TRAILER {
+            resp.remove_header(name);
+        }
+    }
+}
+
+/// The request's host as the client sent it: the absolute-form target's authority, else `Host`.
+pub fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header_str(req, "host"))
+}
+
+fn connection_tokens(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn is_websocket(req: &RequestHeader) -> bool {
+    connection_tokens(&req.headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+        && header_str(req, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}
+
+fn forwarded_port(req: &RequestHeader, tls: bool) -> String {
+    if let Some(port) = request_host(req).and_then(port_of).filter(|p| !p.is_empty()) {
+        return port.to_string();
+    }
+    let proto = header_str(req, "x-forwarded-proto").unwrap_or_default();
+    if tls || proto == "https" || proto == "wss" {
+        "443".into()
+    } else {
+        "80".into()
+    }
+}
+
+/// The port of `host:port` or `[v6]:port`.
+fn port_of(host: &str) -> Option<&str> {
+    let after_bracket = host.rfind(']').map_or(0, |i| i + 1);
+    host[after_bracket..].rfind(':').map(|i| &host[after_bracket + i + 1..])
+}
+
+fn fold_x_forwarded_for(req: &mut RequestHeader) {
+    let values: Vec<&str> = req
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.len() > 1 {
+        let joined = values.join(", ");
+        set(req, "X-Forwarded-For", &joined);
+    }
+}
+
+fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn header_is_empty(req: &RequestHeader, name: &str) -> bool {
+    header_str(req, name).is_none_or(str::is_empty)
+}
+
+fn set(req: &mut RequestHeader, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::try_from(value) {
+        let _ = req.insert_header(name, value);
+    }
+}
+
+/// Parses `10.0.0.1` or `10.0.0.0/8` (a bare address is a single-host network).
+pub fn parse_ip_or_net(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+#[cfg(test)]
+mod tests;

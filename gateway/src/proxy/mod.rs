@@ -1,0 +1,214 @@
+//! The request path: Pingora's `ProxyHttp` for one entrypoint — forwarded headers, router
+//! match on the current snapshot, server pick, upstream request rewrite, error answers.
+
+pub mod forwarded;
+pub mod responses;
+
+use crate::runtime::service::Picked;
+use crate::runtime::Snapshot;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use control::rule::{normalize_host, normalize_path, RequestView};
+use forwarded::ForwardedPolicy;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// `/ping` on this entrypoint.
+#[derive(Debug, Clone)]
+pub struct PingEndpoint {
+    /// Status answered once shutdown has begun.
+    pub terminating_status: u16,
+    /// Set when the gateway starts shutting down.
+    pub terminating: Arc<AtomicBool>,
+}
+
+/// The proxy logic of one entrypoint.
+pub struct EntryPointProxy {
+    /// Index of this entrypoint's router table in every snapshot.
+    index: usize,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    forwarded: ForwardedPolicy,
+    ping: Option<PingEndpoint>,
+}
+
+impl EntryPointProxy {
+    /// The proxy for the entrypoint whose router table is at `index` in each snapshot.
+    pub fn new(index: usize, snapshot: Arc<ArcSwap<Snapshot>>, forwarded: ForwardedPolicy, ping: Option<PingEndpoint>) -> Self {
+        Self {
+            index,
+            snapshot,
+            forwarded,
+            ping,
+        }
+    }
+}
+
+/// Per-request state.
+#[derive(Default)]
+pub struct RequestContext {
+    client_ip: Option<IpAddr>,
+    picked: Option<Picked>,
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+}
+
+/// Go's `singleJoiningSlash`: joins a server URL path and the request path with one `/`.
+fn join_paths(prefix: &str, path: &str) -> String {
+    match (prefix.ends_with('/'), path.starts_with('/')) {
+        (true, true) => format!("{prefix}{}", &path[1..]),
+        (false, false) => format!("{prefix}/{path}"),
+        _ => format!("{prefix}{path}"),
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EntryPointProxy {
+    type CTX = RequestContext;
+
+    fn new_ctx(&self) -> RequestContext {
+        RequestContext::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
+        ctx.client_ip = client_ip(session);
+        self.forwarded.rewrite_incoming(session.req_header_mut(), ctx.client_ip, false);
+
+        if let Some(ping) = &self.ping {
+            let req = session.req_header();
+            if req.uri.path() == "/ping" && (req.method == http::Method::GET || req.method == http::Method::HEAD) {
+                let (status, body): (u16, &'static [u8]) = if ping.terminating.load(Ordering::Relaxed) {
+                    (ping.terminating_status, responses::status_text(ping.terminating_status))
+                } else {
+                    (200, b"OK")
+                };
+                responses::respond(session, status, body, false).await?;
+                return Ok(true);
+            }
+        }
+
+        let picked = {
+            let snapshot = self.snapshot.load();
+            let req = session.req_header();
+            let host = forwarded::request_host(req).map(normalize_host).unwrap_or_default();
+            let path = normalize_path(req.uri.path());
+            let view = RequestView {
+                host: &host,
+                method: &req.method,
+                path: &path,
+                query: req.uri.query().unwrap_or(""),
+                headers: &req.headers,
+                client_ip: ctx.client_ip,
+            };
+            match snapshot.table(self.index).and_then(|table| table.find(&view)) {
+                Some(route) => route.service.pick().ok_or(503),
+                None => Err(404),
+            }
+        };
+        match picked {
+            Ok(picked) => {
+                ctx.picked = Some(picked);
+                Ok(false)
+            }
+            Err(404) => {
+                responses::respond(session, 404, responses::NOT_FOUND, true).await?;
+                Ok(true)
+            }
+            Err(status) => {
+                responses::respond(session, status, responses::NO_AVAILABLE_SERVER, true).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
+        match &ctx.picked {
+            Some(picked) => Ok(Box::new(picked.upstream.peer.clone())),
+            None => Error::e_explain(ErrorType::InternalError, "no server was picked for the request"),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        forwarded::prepare_upstream(upstream_request, ctx.client_ip, self.forwarded.appends_x_forwarded_for());
+        let Some(picked) = &ctx.picked else { return Ok(()) };
+        let uri = &upstream_request.uri;
+        let needs_prefix = picked.upstream.path_prefix.is_some();
+        if uri.authority().is_some() || needs_prefix {
+            // Origin-form target (`/path?query`) for the server, with the URL's path in front
+            // when `preservePath` is set.
+            let path = match &picked.upstream.path_prefix {
+                Some(prefix) => join_paths(prefix, uri.path()),
+                None => uri.path().to_string(),
+            };
+            let target = match uri.query() {
+                Some(query) => format!("{path}?{query}"),
+                None => path,
+            };
+            let target: http::Uri = target
+                .parse()
+                .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "rewriting the request target", e))?;
+            upstream_request.set_uri(target);
+        }
+        if !picked.pass_host_header {
+            upstream_request.insert_header(http::header::HOST, picked.upstream.authority.clone())?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        _ctx: &mut RequestContext,
+    ) -> Result<()> {
+        forwarded::clean_response(upstream_response);
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestContext) -> FailToProxy {
+        let status = match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(code)) => *code,
+            (ErrorSource::Downstream, ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed) => 499,
+            (ErrorSource::Downstream, _) => 400,
+            (_, ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout) => 504,
+            (ErrorSource::Upstream, _) => 502,
+            (_, ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError | ErrorType::TLSHandshakeFailure) => 502,
+            _ => 500,
+        };
+        tracing::debug!(status, error = %e, "request failed");
+        if status != 499 {
+            let body = responses::status_text(status);
+            if let Err(write_error) = responses::respond(session, status, body, false).await {
+                tracing::debug!(error = %write_error, "could not send the error answer");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_like_go() {
+        assert_eq!(join_paths("/base", "/x"), "/base/x");
+        assert_eq!(join_paths("/base/", "/x"), "/base/x");
+        assert_eq!(join_paths("/base", "x"), "/base/x");
+        assert_eq!(join_paths("/base/", "x"), "/base/x");
+    }
+}

@@ -1,0 +1,273 @@
+//! Compiles the providers' dynamic configurations into one [`Snapshot`]: qualifies names,
+//! resolves references, builds services and router tables, and records each object's errors.
+//! An object that fails is left out alone; everything else is served.
+
+use super::router_table::{Route, RouterTable};
+use super::service::{LoadBalancer, ServiceHandler, TransportSettings, Upstream};
+use super::status::{ConfigStatus, ObjectKind};
+use super::wrr::SmoothWeightedSchedule;
+use super::Snapshot;
+use control::dynamic::{Router, Service, ServersTransport};
+use control::dynamic_decode::Decoded;
+use control::rule::Rule;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// What compilation needs from the static configuration.
+#[derive(Debug, Clone)]
+pub struct CompileContext {
+    /// HTTP entrypoint names; a snapshot has one router table per name, in this order.
+    pub entry_points: Vec<String>,
+    /// Entrypoints of routers that name none.
+    pub default_entry_points: Vec<String>,
+}
+
+/// `name` as referenced from `provider`: kept when it already has `@provider`, else qualified.
+pub fn qualify(name: &str, provider: &str) -> String {
+    if name.contains('@') {
+        name.to_string()
+    } else {
+        format!("{name}@{provider}")
+    }
+}
+
+/// Traefik's default transport, used by services that name none.
+const DEFAULT_TRANSPORT: &str = "default@internal";
+
+struct Compiler<'a> {
+    services: BTreeMap<String, (&'a str, &'a Service)>,
+    transports: HashMap<String, Result<TransportSettings, String>>,
+    built: HashMap<String, Result<Arc<ServiceHandler>, String>>,
+    in_progress: HashSet<String>,
+    status: ConfigStatus,
+}
+
+/// Compiles the configurations of every provider (`(provider name, decoded)`).
+pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -> Snapshot {
+    let mut compiler = Compiler {
+        services: BTreeMap::new(),
+        transports: HashMap::new(),
+        built: HashMap::new(),
+        in_progress: HashSet::new(),
+        status: ConfigStatus::default(),
+    };
+    let mut routers: Vec<(String, &str, &Router)> = Vec::new();
+    let mut middlewares: BTreeMap<String, &str> = BTreeMap::new();
+    for (provider, decoded) in providers {
+        compiler.status.decode_errors.extend(decoded.errors.iter().cloned());
+        let Some(http) = &decoded.config.http else { continue };
+        for (name, transport) in &http.servers_transports {
+            let qualified = qualify(name, provider);
+            let settings = transport_settings(transport);
+            compiler.status.record(ObjectKind::ServersTransport, &qualified, provider, settings.as_ref().err().cloned());
+            compiler.transports.insert(qualified, settings);
+        }
+        for (name, service) in &http.services {
+            compiler.services.insert(qualify(name, provider), (provider.as_str(), service));
+        }
+        for (name, middleware) in &http.middlewares {
+            let qualified = qualify(name, provider);
+            let kind = middleware.kind().unwrap_or("unknown");
+            middlewares.insert(qualified.clone(), kind);
+            compiler.status.record(
+                ObjectKind::Middleware,
+                &qualified,
+                provider,
+                Some(format!("middleware type {kind} is not supported by this gateway yet")),
+            );
+        }
+        for (name, router) in &http.routers {
+            routers.push((qualify(name, provider), provider.as_str(), router));
+        }
+    }
+    let names: Vec<String> = compiler.services.keys().cloned().collect();
+    for name in names {
+        let _ = compiler.service(&name);
+    }
+
+    let mut tables: Vec<Vec<Arc<Route>>> = vec![Vec::new(); context.entry_points.len()];
+    for (name, provider, router) in routers {
+        let compiled = compile_router(&mut compiler, context, &middlewares, &name, provider, router);
+        let error = match compiled {
+            Ok((route, entry_points, warnings)) => {
+                for index in entry_points {
+                    tables[index].push(route.clone());
+                }
+                compiler.status.record_with_warnings(ObjectKind::Router, &name, provider, None, warnings);
+                continue;
+            }
+            Err(error) => error,
+        };
+        compiler.status.record(ObjectKind::Router, &name, provider, Some(error));
+    }
+    Snapshot {
+        tables: tables.into_iter().map(RouterTable::new).collect(),
+        status: compiler.status,
+    }
+}
+
+/// Compiles one router; returns it with the indices of its entrypoints and any warnings.
+fn compile_router(
+    compiler: &mut Compiler<'_>,
+    context: &CompileContext,
+    middlewares: &BTreeMap<String, &str>,
+    name: &str,
+    provider: &str,
+    router: &Router,
+) -> Result<(Arc<Route>, Vec<usize>, Vec<String>), String> {
+    let source = router.rule.as_deref().filter(|r| !r.trim().is_empty()).ok_or("the router has no rule")?;
+    match router.rule_syntax.as_deref() {
+        None | Some("v3") => {}
+        Some(other) => return Err(format!("ruleSyntax {other:?} is not supported; only v3 rules are")),
+    }
+    let rule = Rule::parse(source).map_err(|e| e.to_string())?;
+    if router.tls.is_some() {
+        return Err("TLS routers are not supported by this gateway yet".into());
+    }
+    if !router.parent_refs.is_empty() {
+        return Err("parentRefs (multi-layer routing) is not supported by this gateway yet".into());
+    }
+    if let Some(reference) = router.middlewares.first() {
+        let qualified = qualify(reference, provider);
+        return Err(match middlewares.get(&qualified) {
+            Some(kind) => format!("middleware {qualified:?} cannot be applied: type {kind} is not supported by this gateway yet"),
+            None => format!("middleware {qualified:?} does not exist"),
+        });
+    }
+    let service_name = router.service.as_deref().ok_or("the router has no service")?;
+    let qualified_service = qualify(service_name, provider);
+    let service = compiler
+        .service(&qualified_service)
+        .map_err(|e| format!("service {qualified_service:?}: {e}"))?;
+
+    let mut warnings = Vec::new();
+    let wanted = if router.entry_points.is_empty() { &context.default_entry_points } else { &router.entry_points };
+    let mut entry_points = Vec::new();
+    for entry_point in wanted {
+        match context.entry_points.iter().position(|e| e == entry_point) {
+            Some(index) => entry_points.push(index),
+            None => warnings.push(format!("entryPoint {entry_point:?} doesn't exist")),
+        }
+    }
+    if entry_points.is_empty() {
+        return Err(match warnings.is_empty() {
+            true => "no entrypoint to attach the router to".into(),
+            false => warnings.join("; "),
+        });
+    }
+    let priority = router.priority.filter(|&p| p != 0).unwrap_or(source.len() as i64);
+    let route = Arc::new(Route {
+        name: name.to_string(),
+        rule,
+        priority,
+        service,
+    });
+    Ok((route, entry_points, warnings))
+}
+
+fn transport_settings(transport: &ServersTransport) -> Result<TransportSettings, String> {
+    let unsupported = [
+        (!transport.root_cas.is_empty(), "rootCAs"),
+        (!transport.certificates.is_empty(), "certificates"),
+        (transport.spiffe.is_some(), "spiffe"),
+        (transport.peer_cert_uri.is_some(), "peerCertURI"),
+    ];
+    if let Some((_, field)) = unsupported.iter().find(|(set, _)| *set) {
+        return Err(format!("{field} is not supported by this gateway yet"));
+    }
+    let timeouts = transport.forwarding_timeouts();
+    let positive = |d: control::duration::GoDuration| d.is_positive().then(|| d.to_std());
+    Ok(TransportSettings {
+        dial_timeout: positive(timeouts.dial_timeout()),
+        response_header_timeout: positive(timeouts.response_header_timeout()),
+        idle_timeout: positive(timeouts.idle_conn_timeout()),
+        insecure_skip_verify: transport.insecure_skip_verify.unwrap_or(false),
+        server_name: transport.server_name.clone().filter(|s| !s.is_empty()),
+    })
+}
+
+impl Compiler<'_> {
+    /// Builds (once) the service with this qualified name, following `weighted` references.
+    fn service(&mut self, name: &str) -> Result<Arc<ServiceHandler>, String> {
+        if let Some(built) = self.built.get(name) {
+            return built.clone().map_err(|_| "the service has errors".to_string());
+        }
+        let Some(&(provider, service)) = self.services.get(name) else {
+            return Err("does not exist".into());
+        };
+        if !self.in_progress.insert(name.to_string()) {
+            return Err("services refer to each other in a cycle".into());
+        }
+        let mut warnings = Vec::new();
+        let result = self.build(provider, service, &mut warnings);
+        self.in_progress.remove(name);
+        self.status.record_with_warnings(ObjectKind::Service, name, provider, result.as_ref().err().cloned(), warnings);
+        self.built.insert(name.to_string(), result.clone());
+        result
+    }
+
+    fn build(&mut self, provider: &str, service: &Service, warnings: &mut Vec<String>) -> Result<Arc<ServiceHandler>, String> {
+        if let Some(lb) = &service.load_balancer {
+            if lb.strategy() != "wrr" {
+                return Err(format!("load-balancing strategy {:?} is not supported yet; use wrr", lb.strategy()));
+            }
+            if lb.sticky.is_some() {
+                return Err("sticky sessions are not supported by this gateway yet".into());
+            }
+            if lb.health_check.is_some() || lb.passive_health_check.is_some() {
+                warnings.push("health checks are not implemented yet: every server is treated as healthy".into());
+            }
+            let transport_name = lb
+                .servers_transport
+                .as_deref()
+                .map_or_else(|| DEFAULT_TRANSPORT.to_string(), |t| qualify(t, provider));
+            let transport = match self.transports.get(&transport_name) {
+                Some(Ok(settings)) => settings.clone(),
+                Some(Err(_)) => return Err(format!("serversTransport {transport_name:?} has errors")),
+                None if transport_name == DEFAULT_TRANSPORT => TransportSettings::default(),
+                None => return Err(format!("serversTransport {transport_name:?} does not exist")),
+            };
+            let mut servers = Vec::new();
+            let mut weights = Vec::new();
+            for (index, server) in lb.servers.iter().enumerate() {
+                if server.weight() <= 0 {
+                    continue;
+                }
+                let url = server.url.as_deref().ok_or_else(|| format!("servers/{index} has no url"))?;
+                let upstream = Upstream::new(url, server.preserve_path(), &transport).map_err(|e| format!("servers/{index}: {e}"))?;
+                servers.push(Arc::new(upstream));
+                weights.push(server.weight() as u64);
+            }
+            return Ok(Arc::new(ServiceHandler::LoadBalancer(LoadBalancer {
+                schedule: SmoothWeightedSchedule::new(&weights),
+                servers,
+                pass_host_header: lb.pass_host_header(),
+            })));
+        }
+        if let Some(weighted) = &service.weighted {
+            if weighted.sticky.is_some() {
+                return Err("sticky sessions are not supported by this gateway yet".into());
+            }
+            if weighted.health_check.is_some() {
+                warnings.push("health checks are not implemented yet: every service is treated as healthy".into());
+            }
+            let mut children = Vec::new();
+            let mut weights = Vec::new();
+            for (index, child) in weighted.services.iter().enumerate() {
+                let child_name = child.name.as_deref().ok_or_else(|| format!("services/{index} has no name"))?;
+                let qualified = qualify(child_name, provider);
+                let handler = self.service(&qualified).map_err(|e| format!("service {qualified:?}: {e}"))?;
+                if child.weight() > 0 {
+                    children.push(handler);
+                    weights.push(child.weight() as u64);
+                }
+            }
+            return Ok(Arc::new(ServiceHandler::Weighted {
+                schedule: SmoothWeightedSchedule::new(&weights),
+                children,
+            }));
+        }
+        let kind = service.kind().unwrap_or("unknown");
+        Err(format!("service type {kind} is not supported by this gateway yet"))
+    }
+}
