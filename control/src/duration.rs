@@ -147,8 +147,7 @@ impl fmt::Display for GoDuration {
                 1_000..=999_999 => ("µs", 1_000),
                 _ => ("ms", 1_000_000),
             };
-            return write_fraction(f, n, scale)
-                .and_then(|_| f.write_str(unit));
+            return write_fraction(f, n, scale).and_then(|_| f.write_str(unit));
         }
         let hours = n / 3_600_000_000_000;
         n %= 3_600_000_000_000;

@@ -94,7 +94,12 @@ impl Decoder<'_> {
     }
 
     /// Decodes every named object of a section into `out`, each on its own.
-    fn named<T: DeserializeOwned + Check>(&mut self, node: &Node, key: &str, out: &mut BTreeMap<String, T>) {
+    fn named<T: DeserializeOwned + Check>(
+        &mut self,
+        node: &Node,
+        key: &str,
+        out: &mut BTreeMap<String, T>,
+    ) {
         match node {
             Node::Map(entries) => {
                 for (name, object) in entries {
@@ -104,17 +109,29 @@ impl Decoder<'_> {
                 }
             }
             Node::Null => {}
-            other => self.error(key.to_string(), format!("expected a map of named objects, found {}", other.kind())),
+            other => self.error(
+                key.to_string(),
+                format!("expected a map of named objects, found {}", other.kind()),
+            ),
         }
     }
 
     /// Calls `each` with the lowercase name, original name and node of every entry of a section
     /// map; reports a section that is not a map.
-    fn sections(&mut self, node: &Node, key: &str, mut each: impl FnMut(&mut Self, &str, &str, &Node) -> bool) {
+    fn sections(
+        &mut self,
+        node: &Node,
+        key: &str,
+        mut each: impl FnMut(&mut Self, &str, &str, &Node) -> bool,
+    ) {
         match node {
             Node::Map(entries) => {
                 for (name, child) in entries {
-                    let path = if key.is_empty() { name.clone() } else { format!("{key}/{name}") };
+                    let path = if key.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{key}/{name}")
+                    };
                     if !each(self, &name.to_ascii_lowercase(), &path, child) {
                         self.error(path, format!("unknown section {name:?}"));
                     }
@@ -123,7 +140,10 @@ impl Decoder<'_> {
             Node::Null => {}
             other => {
                 let key = if key.is_empty() { "(root)" } else { key };
-                self.error(key.to_string(), format!("expected a map, found {}", other.kind()))
+                self.error(
+                    key.to_string(),
+                    format!("expected a map, found {}", other.kind()),
+                )
             }
         }
     }
@@ -228,19 +248,29 @@ pub fn merge_all(parts: Vec<(String, Decoded)>) -> Decoded {
     let mut tls = Vec::new();
     for (origin, part) in parts {
         merged.errors.extend(part.errors);
-        let Configuration { http: h, tcp: t, udp: u, tls: s } = part.config;
-        h.map(|h| http.push((origin.clone(), h)));
-        t.map(|t| tcp.push((origin.clone(), t)));
-        u.map(|u| udp.push((origin.clone(), u)));
-        s.map(|s| tls.push((origin.clone(), s)));
+        let config = part.config;
+        http.extend(config.http.map(|c| (origin.clone(), c)));
+        tcp.extend(config.tcp.map(|c| (origin.clone(), c)));
+        udp.extend(config.udp.map(|c| (origin.clone(), c)));
+        tls.extend(config.tls.map(|c| (origin.clone(), c)));
     }
     let errors = &mut merged.errors;
     if !http.is_empty() {
         merged.config.http = Some(HttpConfiguration {
             routers: merge_named(&mut http, |c| &mut c.routers, "http/routers", errors),
             services: merge_named(&mut http, |c| &mut c.services, "http/services", errors),
-            middlewares: merge_named(&mut http, |c| &mut c.middlewares, "http/middlewares", errors),
-            servers_transports: merge_named(&mut http, |c| &mut c.servers_transports, "http/serversTransports", errors),
+            middlewares: merge_named(
+                &mut http,
+                |c| &mut c.middlewares,
+                "http/middlewares",
+                errors,
+            ),
+            servers_transports: merge_named(
+                &mut http,
+                |c| &mut c.servers_transports,
+                "http/serversTransports",
+                errors,
+            ),
         });
     }
     if !tcp.is_empty() {
@@ -248,7 +278,12 @@ pub fn merge_all(parts: Vec<(String, Decoded)>) -> Decoded {
             routers: merge_named(&mut tcp, |c| &mut c.routers, "tcp/routers", errors),
             services: merge_named(&mut tcp, |c| &mut c.services, "tcp/services", errors),
             middlewares: merge_named(&mut tcp, |c| &mut c.middlewares, "tcp/middlewares", errors),
-            servers_transports: merge_named(&mut tcp, |c| &mut c.servers_transports, "tcp/serversTransports", errors),
+            servers_transports: merge_named(
+                &mut tcp,
+                |c| &mut c.servers_transports,
+                "tcp/serversTransports",
+                errors,
+            ),
         });
     }
     if !udp.is_empty() {
@@ -285,7 +320,10 @@ fn merge_named<C, T: PartialEq>(
     let mut definitions: BTreeMap<String, Vec<(String, T)>> = BTreeMap::new();
     for (origin, part) in parts.iter_mut() {
         for (name, object) in std::mem::take(section(part)) {
-            definitions.entry(name).or_default().push((origin.clone(), object));
+            definitions
+                .entry(name)
+                .or_default()
+                .push((origin.clone(), object));
         }
     }
     let mut merged = BTreeMap::new();
@@ -297,7 +335,9 @@ fn merge_named<C, T: PartialEq>(
             errors.push(ConfigError {
                 origin: origins.join(", "),
                 key: format!("{key}/{name}"),
-                message: "defined with different content in several files; every definition is ignored".into(),
+                message:
+                    "defined with different content in several files; every definition is ignored"
+                        .into(),
             });
         }
     }

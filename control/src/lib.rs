@@ -7,3 +7,4 @@ pub mod dynamic;
 pub mod dynamic_decode;
 pub mod rule;
 pub mod static_config;
+pub mod validate;

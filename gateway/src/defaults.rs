@@ -10,17 +10,22 @@ pub const STATIC_YAML: &str = include_str!("../defaults/traefik.yml");
 /// The built-in dynamic configuration (Traefik's format).
 pub const DYNAMIC_YAML: &str = include_str!("../defaults/dynamic.yml");
 /// The echo backends the built-in configuration routes to: (name, address).
-pub const ECHO_BACKENDS: [(&str, &str); 2] = [("whoami-1", "127.0.0.1:8001"), ("whoami-2", "127.0.0.1:8002")];
+pub const ECHO_BACKENDS: [(&str, &str); 2] = [
+    ("whoami-1", "127.0.0.1:8001"),
+    ("whoami-2", "127.0.0.1:8002"),
+];
 
 /// The built-in static configuration.
 pub fn static_config() -> LoadedStatic {
     let tree = from_yaml_str(STATIC_YAML).expect("the built-in static configuration is valid YAML");
-    StaticConfig::from_tree(&tree, "built-in traefik.yml").expect("the built-in static configuration is valid")
+    StaticConfig::from_tree(&tree, "built-in traefik.yml")
+        .expect("the built-in static configuration is valid")
 }
 
 /// The built-in dynamic configuration.
 pub fn dynamic_config() -> Decoded {
-    let tree = from_yaml_str(DYNAMIC_YAML).expect("the built-in dynamic configuration is valid YAML");
+    let tree =
+        from_yaml_str(DYNAMIC_YAML).expect("the built-in dynamic configuration is valid YAML");
     decode_dynamic(&tree, "built-in dynamic.yml")
 }
 

@@ -8,7 +8,11 @@ use tracing_subscriber::EnvFilter;
 pub fn init(config: &StaticConfig) {
     // Pingora reports its own life cycle at INFO; that is shown from DEBUG on.
     let level = config.log_directive();
-    let pingora = if matches!(level, "debug" | "trace") { level } else { "warn" };
+    let pingora = if matches!(level, "debug" | "trace") {
+        level
+    } else {
+        "warn"
+    };
     let directives = format!("{level},pingora_core={pingora},pingora_proxy={pingora}");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
     let json = config
@@ -16,8 +20,14 @@ pub fn init(config: &StaticConfig) {
         .as_ref()
         .and_then(|l| l.format.as_deref())
         .is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
     if let Err(e) = result {
         eprintln!("logging could not be set up: {e}");
     }

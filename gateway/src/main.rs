@@ -70,7 +70,11 @@ fn main() -> ExitCode {
             .iter()
             .map(|(name, address)| (name.to_string(), address.to_string()))
             .collect();
-        (defaults::static_config(), DynamicSource::Fixed(defaults::dynamic_config()), backends)
+        (
+            defaults::static_config(),
+            DynamicSource::Fixed(Box::new(defaults::dynamic_config())),
+            backends,
+        )
     } else {
         match StaticConfig::load(config_file.as_deref().map(Path::new), overrides) {
             Ok(loaded) => (loaded, DynamicSource::Providers, Vec::new()),
@@ -122,7 +126,11 @@ fn run_echo_backend(args: &[String]) -> ExitCode {
                 println!("gateway whoami --address=HOST:PORT [--name=NAME]: an echo backend (see `gateway --help`)");
                 return ExitCode::SUCCESS;
             }
-            _ if inline.is_none() && (address.as_ref() == Some(arg) || name.as_ref() == Some(arg)) => continue,
+            _ if inline.is_none()
+                && (address.as_ref() == Some(arg) || name.as_ref() == Some(arg)) =>
+            {
+                continue
+            }
             _ => {
                 eprintln!("gateway whoami: unexpected argument {arg:?} (use --address and --name)");
                 return ExitCode::from(2);

@@ -24,7 +24,7 @@ pub enum DynamicSource {
     /// `providers.file` of the static configuration (or nothing when it has none).
     Providers,
     /// A fixed configuration served as the file provider's (the built-in default).
-    Fixed(Decoded),
+    Fixed(Box<Decoded>),
 }
 
 /// Everything needed to start.
@@ -37,15 +37,30 @@ pub struct GatewayOptions {
     pub echo_backends: Vec<(String, String)>,
 }
 
+/// What the background task takes over when it starts.
+struct ConfigWork {
+    applier: ConfigApplier,
+    updates: mpsc::Receiver<ProviderUpdate>,
+    file_provider: Option<control::static_config::FileProvider>,
+    sender: mpsc::Sender<ProviderUpdate>,
+}
+
 /// The background task: watches providers and applies their updates.
 struct ConfigTask {
-    work: Mutex<Option<(ConfigApplier, mpsc::Receiver<ProviderUpdate>, Option<control::static_config::FileProvider>, mpsc::Sender<ProviderUpdate>)>>,
+    work: Mutex<Option<ConfigWork>>,
 }
 
 #[async_trait]
 impl BackgroundService for ConfigTask {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some((applier, updates, file_provider, sender)) = self.work.lock().expect("not poisoned").take() else {
+        let taken = self.work.lock().expect("not poisoned").take();
+        let Some(ConfigWork {
+            applier,
+            updates,
+            file_provider,
+            sender,
+        }) = taken
+        else {
             return;
         };
         if let Some(provider) = file_provider.filter(|p| p.watch()) {
@@ -69,14 +84,21 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         default_entry_points: config.default_entry_points(),
     };
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty(entry_points.len())));
-    let throttle = config.providers.providers_throttle_duration.filter(|d| d.is_positive()).map(|d| d.to_std());
+    let throttle = config
+        .providers
+        .providers_throttle_duration
+        .filter(|d| d.is_positive())
+        .map(|d| d.to_std());
     let mut applier = ConfigApplier::new(context, snapshot.clone(), throttle);
 
     // The first configuration is applied before any listener opens.
     let file_provider = config.providers.file.clone();
     match options.dynamic {
         DynamicSource::Fixed(decoded) => {
-            applier.apply(ProviderUpdate { provider: file::NAME, result: Ok(decoded) });
+            applier.apply(ProviderUpdate {
+                provider: file::NAME,
+                result: Ok(*decoded),
+            });
         }
         DynamicSource::Providers => {
             if let Some(provider) = &file_provider {
@@ -85,7 +107,9 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
                     result: file::load(provider).map_err(|e| e.to_string()),
                 });
             } else {
-                tracing::warn!("no provider is configured (providers.file): every request will get 404");
+                tracing::warn!(
+                    "no provider is configured (providers.file): every request will get 404"
+                );
             }
         }
     }
@@ -108,8 +132,15 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
 
     let terminating = Arc::new(AtomicBool::new(false));
     let server_name = gethostname::gethostname().to_string_lossy().into_owned();
-    let ping_entry_point = config.ping.as_ref().filter(|p| !p.manual_routing).map(|p| p.entry_point().to_string());
-    let terminating_status = config.ping.as_ref().map_or(503, |p| p.terminating_status_code());
+    let ping_entry_point = config
+        .ping
+        .as_ref()
+        .filter(|p| !p.manual_routing)
+        .map(|p| p.entry_point().to_string());
+    let terminating_status = config
+        .ping
+        .as_ref()
+        .map_or(503, |p| p.terminating_status_code());
     for (index, name) in entry_points.iter().enumerate() {
         let entry_point = &config.entry_points[name];
         let forwarded = ForwardedPolicy::new(&entry_point.forwarded_headers, &server_name)
@@ -119,7 +150,11 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
             terminating: terminating.clone(),
         });
         let proxy = EntryPointProxy::new(index, snapshot.clone(), forwarded, ping);
-        let mut service = pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, &format!("entrypoint {name}"));
+        let mut service = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            proxy,
+            &format!("entrypoint {name}"),
+        );
         let address = entry_point.bind_address();
         service.add_tcp(&address);
         tracing::info!(entry_point = %name, %address, "listening");
@@ -127,7 +162,10 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     }
 
     for (name, address) in options.echo_backends {
-        let mut service = Service::new(format!("echo {name}"), HttpServer::new_app(Whoami::new(Some(name.clone()))));
+        let mut service = Service::new(
+            format!("echo {name}"),
+            HttpServer::new_app(Whoami::new(Some(name.clone()))),
+        );
         service.threads = Some(1);
         service.add_tcp(&address);
         tracing::info!(backend = %name, %address, "built-in echo backend listening");
@@ -136,7 +174,12 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
 
     let (sender, updates) = mpsc::channel(16);
     let task = ConfigTask {
-        work: Mutex::new(Some((applier, updates, file_provider, sender))),
+        work: Mutex::new(Some(ConfigWork {
+            applier,
+            updates,
+            file_provider,
+            sender,
+        })),
     };
     let mut background = background_service("configuration", task);
     background.threads = Some(1);
@@ -147,9 +190,15 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         .name("shutdown-watch".into())
         .spawn(move || {
             while let Ok(phase) = phases.blocking_recv() {
-                if matches!(phase, ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted) {
+                if matches!(
+                    phase,
+                    ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted
+                ) {
                     terminating.store(true, Ordering::Relaxed);
-                    tracing::info!("shutting down: in-flight requests have {}s to finish", grace.as_secs_f64().ceil());
+                    tracing::info!(
+                        "shutting down: in-flight requests have {}s to finish",
+                        grace.as_secs_f64().ceil()
+                    );
                 }
             }
         })?;

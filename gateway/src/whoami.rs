@@ -47,7 +47,12 @@ impl Whoami {
         }
         let _ = writeln!(text, "{} {} {:?}", req.method, req.uri, req.version);
         for (name, value) in req.headers.iter() {
-            let _ = writeln!(text, "{}: {}", title_case(name.as_str()), String::from_utf8_lossy(value.as_bytes()));
+            let _ = writeln!(
+                text,
+                "{}: {}",
+                title_case(name.as_str()),
+                String::from_utf8_lossy(value.as_bytes())
+            );
         }
         text
     }
@@ -60,7 +65,11 @@ impl Whoami {
                 .entry(title_case(name.as_str()))
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             if let serde_json::Value::Array(values) = entry {
-                values.push(String::from_utf8_lossy(value.as_bytes()).into_owned().into());
+                values.push(
+                    String::from_utf8_lossy(value.as_bytes())
+                        .into_owned()
+                        .into(),
+                );
             }
         }
         serde_json::json!({
@@ -128,7 +137,10 @@ impl ServeHttp for Whoami {
                     .min(MAX_DATA_BYTES);
                 ("application/octet-stream", vec![b'|'; size])
             }
-            _ => ("text/plain; charset=utf-8", self.describe(session).into_bytes()),
+            _ => (
+                "text/plain; charset=utf-8",
+                self.describe(session).into_bytes(),
+            ),
         };
         Response::builder()
             .status(status)

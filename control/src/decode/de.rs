@@ -160,7 +160,9 @@ impl<'a> NodeDeserializer<'a> {
             Node::Map(entries) => entries,
             Node::Null => &NO_ENTRIES,
             // "allowEmpty" objects: `tls = true` or `compress = ""` create the object.
-            Node::Scalar(s) if fields.is_some() && (s.is_empty() || parse_go_bool(s) == Some(true)) => {
+            Node::Scalar(s)
+                if fields.is_some() && (s.is_empty() || parse_go_bool(s) == Some(true)) =>
+            {
                 &NO_ENTRIES
             }
             other => {
@@ -363,7 +365,9 @@ impl<'a> de::SeqAccess<'a> for Seq<'a, '_> {
         seed: T,
     ) -> Result<Option<T::Value>, DecodeError> {
         match self.items.next() {
-            Some((segment, node)) => seed.deserialize(self.parent.child(node, &segment)).map(Some),
+            Some((segment, node)) => seed
+                .deserialize(self.parent.child(node, &segment))
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -433,7 +437,10 @@ impl<'de> de::Deserializer<'de> for ScalarText<'de> {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         match parse_go_bool(self.text) {
             Some(b) => visitor.visit_bool(b),
-            None => Err(self.error(format!("invalid boolean {:?} (use true or false)", self.text))),
+            None => Err(self.error(format!(
+                "invalid boolean {:?} (use true or false)",
+                self.text
+            ))),
         }
     }
 
@@ -512,7 +519,10 @@ impl<'a> de::MapAccess<'a> for Map<'a, '_> {
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'a>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let (key, node) = self
             .value
             .take()

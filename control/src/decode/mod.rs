@@ -68,7 +68,13 @@ mod tests {
         );
         let sample: Sample = decode(&node, "").unwrap();
         assert_eq!(sample.entry_points, ["web"]);
-        assert_eq!(sample.servers, [Server { url: "http://a".into(), weight: Some(3) }]);
+        assert_eq!(
+            sample.servers,
+            [Server {
+                url: "http://a".into(),
+                weight: Some(3)
+            }]
+        );
         assert_eq!(sample.pass_host_header, Some(false));
         assert_eq!(sample.ratio, Some(0.5));
         assert_eq!(sample.timeout, Some(GoDuration::from_secs(60)));
@@ -78,7 +84,8 @@ mod tests {
 
     #[test]
     fn comma_joined_values_are_lists() {
-        let sample: Sample = decode(&yaml("entryPoints: 'web, websecure'\nservers: []\n"), "").unwrap();
+        let sample: Sample =
+            decode(&yaml("entryPoints: 'web, websecure'\nservers: []\n"), "").unwrap();
         assert_eq!(sample.entry_points, ["web", "websecure"]);
     }
 
@@ -90,7 +97,11 @@ mod tests {
         }
         node.set_path(&["servers", "0", "url"], Node::Scalar("http://x".into()));
         let sample: Sample = decode(&node, "").unwrap();
-        assert_eq!(sample.entry_points, ["a", "b", "c"], "lexicographic: 0, 10, 2");
+        assert_eq!(
+            sample.entry_points,
+            ["a", "b", "c"],
+            "lexicographic: 0, 10, 2"
+        );
         assert_eq!(sample.servers[0].url, "http://x");
     }
 
@@ -106,7 +117,13 @@ mod tests {
 
     #[test]
     fn go_booleans() {
-        for (text, expected) in [("1", true), ("T", true), ("TRUE", true), ("0", false), ("F", false)] {
+        for (text, expected) in [
+            ("1", true),
+            ("T", true),
+            ("TRUE", true),
+            ("0", false),
+            ("F", false),
+        ] {
             let sample: Sample = decode(&yaml(&format!("passHostHeader: '{text}'")), "").unwrap();
             assert_eq!(sample.pass_host_header, Some(expected), "{text}");
         }
@@ -117,11 +134,16 @@ mod tests {
 
     #[test]
     fn errors_carry_the_full_path() {
-        let err = decode::<Sample>(&yaml("servers:\n  - url: a\n    weight: heavy\n"), "http/services/s").unwrap_err();
+        let err = decode::<Sample>(
+            &yaml("servers:\n  - url: a\n    weight: heavy\n"),
+            "http/services/s",
+        )
+        .unwrap_err();
         assert_eq!(err.path, "http/services/s/servers/0/weight");
         assert!(err.message.contains("invalid integer \"heavy\""), "{err}");
 
-        let err = decode::<Sample>(&yaml("servers:\n  - url: a\n    colour: red\n"), "x").unwrap_err();
+        let err =
+            decode::<Sample>(&yaml("servers:\n  - url: a\n    colour: red\n"), "x").unwrap_err();
         assert_eq!(err.path, "x/servers/0/colour");
         assert!(err.message.contains("unknown field `colour`"), "{err}");
 
@@ -130,7 +152,10 @@ mod tests {
         assert!(err.message.contains("missing field `url`"), "{err}");
 
         let err = decode::<Sample>(&yaml("timeout: 5 minutes"), "x").unwrap_err();
-        assert_eq!(err.to_string(), "x/timeout: invalid duration \"5 minutes\": unknown unit (use ns, us, ms, s, m or h)");
+        assert_eq!(
+            err.to_string(),
+            "x/timeout: invalid duration \"5 minutes\": unknown unit (use ns, us, ms, s, m or h)"
+        );
 
         let err = decode::<Sample>(&yaml("entryPoints: {a: [1]}"), "").unwrap_err();
         assert_eq!(err.path, "entryPoints/a");
@@ -138,8 +163,10 @@ mod tests {
 
     #[test]
     fn lenient_decoding_reports_unknown_fields() {
-        let (sample, skipped) =
-            decode_lenient::<Sample>(&yaml("entryPoints: [a]\nmetrics: {x: 1}\nservers: [{url: u, extra: 1}]\n"), "");
+        let (sample, skipped) = decode_lenient::<Sample>(
+            &yaml("entryPoints: [a]\nmetrics: {x: 1}\nservers: [{url: u, extra: 1}]\n"),
+            "",
+        );
         assert_eq!(sample.unwrap().entry_points, ["a"]);
         assert_eq!(skipped, ["metrics", "servers/0/extra"]);
     }

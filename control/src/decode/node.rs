@@ -204,13 +204,18 @@ mod tests {
         assert_eq!(node.get("B"), Some(&scalar("true")));
         assert_eq!(node.get("c"), Some(&scalar("x")));
         assert_eq!(node.get("d"), Some(&Node::Null));
-        assert_eq!(node.get("e"), Some(&Node::List(vec![scalar("1"), scalar("2")])));
+        assert_eq!(
+            node.get("e"),
+            Some(&Node::List(vec![scalar("1"), scalar("2")]))
+        );
     }
 
     #[test]
     fn toml_matches_yaml() {
         let toml = from_toml_str("[http.routers.r]\nrule = \"Path(`/`)\"\npriority = 3\n").unwrap();
-        let yaml = from_yaml_str("http:\n  routers:\n    r:\n      rule: Path(`/`)\n      priority: 3\n").unwrap();
+        let yaml =
+            from_yaml_str("http:\n  routers:\n    r:\n      rule: Path(`/`)\n      priority: 3\n")
+                .unwrap();
         assert_eq!(toml, yaml);
     }
 
@@ -228,7 +233,9 @@ mod tests {
         node.set_path(&["entrypoints", "web", "address"], scalar(":81"));
         node.set_path(&["ping"], scalar("true"));
         assert_eq!(
-            node.get("entryPoints").and_then(|e| e.get("web")).and_then(|w| w.get("address")),
+            node.get("entryPoints")
+                .and_then(|e| e.get("web"))
+                .and_then(|w| w.get("address")),
             Some(&scalar(":81"))
         );
         let mut base = from_yaml_str("a:\n  b: 1\n  c: 2\n").unwrap();

@@ -41,11 +41,27 @@ http:
     assert_eq!(http.middlewares.keys().collect::<Vec<_>>(), ["strip"]);
     let errors: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    assert!(errors[0].starts_with("dyn.yml: http/routers/typo/servce: unknown field `servce`"), "{errors:#?}");
-    assert!(errors[1].starts_with("dyn.yml: http/routers/badPriority/priority: invalid integer \"high\""), "{errors:#?}");
-    assert!(errors[2].starts_with("dyn.yml: http/services/twoKinds:"), "{errors:#?}");
-    assert!(errors[2].contains("loadBalancer") && errors[2].contains("weighted"), "{errors:#?}");
-    assert!(errors[3].starts_with("dyn.yml: http/middlewares/empty:"), "{errors:#?}");
+    assert!(
+        errors[0].starts_with("dyn.yml: http/routers/typo/servce: unknown field `servce`"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1]
+            .starts_with("dyn.yml: http/routers/badPriority/priority: invalid integer \"high\""),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[2].starts_with("dyn.yml: http/services/twoKinds:"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[2].contains("loadBalancer") && errors[2].contains("weighted"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[3].starts_with("dyn.yml: http/middlewares/empty:"),
+        "{errors:#?}"
+    );
 }
 
 #[test]
@@ -59,9 +75,13 @@ fn unknown_sections_are_reported() {
 
 #[test]
 fn section_names_ignore_case() {
-    let decoded = decode_yaml("HTTP:\n  Routers:\n    r:\n      RULE: Path(`/`)\n      Service: s\n");
+    let decoded =
+        decode_yaml("HTTP:\n  Routers:\n    r:\n      RULE: Path(`/`)\n      Service: s\n");
     assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
-    assert_eq!(decoded.config.http.unwrap().routers["r"].rule.as_deref(), Some("Path(`/`)"));
+    assert_eq!(
+        decoded.config.http.unwrap().routers["r"].rule.as_deref(),
+        Some("Path(`/`)")
+    );
 }
 
 #[test]
@@ -75,7 +95,10 @@ fn tls_certificates_are_a_list() {
 /// Every key Traefik's KV provider knows (reference/traefik-kv-keys.txt) decodes without error.
 #[test]
 fn every_traefik_kv_key_decodes() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/traefik-kv-keys.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/reference/traefik-kv-keys.txt"
+    );
     let Ok(text) = std::fs::read_to_string(path) else {
         panic!("{path} is missing: the shared reference folder must sit beside the repository");
     };
@@ -83,7 +106,11 @@ fn every_traefik_kv_key_decodes() {
     let mut count = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (key, value) = line.split_once(" = ").unwrap_or((line, ""));
-        let segments: Vec<&str> = key.trim().trim_start_matches("traefik/").split('/').collect();
+        let segments: Vec<&str> = key
+            .trim()
+            .trim_start_matches("traefik/")
+            .split('/')
+            .collect();
         tree.set_path(&segments, Node::Scalar(value.trim().to_string()));
         count += 1;
     }
@@ -93,9 +120,16 @@ fn every_traefik_kv_key_decodes() {
     // The reference lists two plugin configurations under one middleware name to show both
     // key shapes; that middleware alone is (rightly) rejected for having two types.
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert!(errors[0].contains("http/middlewares/Middleware17:") && errors[0].contains("exactly one"), "{errors:#?}");
+    assert!(
+        errors[0].contains("http/middlewares/Middleware17:") && errors[0].contains("exactly one"),
+        "{errors:#?}"
+    );
     let http = decoded.config.http.unwrap();
-    assert!(http.routers.len() >= 1 && http.middlewares.len() >= 20, "{} middlewares", http.middlewares.len());
+    assert!(
+        !http.routers.is_empty() && http.middlewares.len() >= 20,
+        "{} middlewares",
+        http.middlewares.len()
+    );
 }
 
 #[test]

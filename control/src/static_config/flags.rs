@@ -61,7 +61,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Fl
         };
         let path: Vec<&str> = key.split('.').collect();
         if key.is_empty() || path.iter().any(|segment| segment.is_empty()) {
-            return Err(FlagError(format!("malformed flag {arg:?}: empty name segment")));
+            return Err(FlagError(format!(
+                "malformed flag {arg:?}: empty name segment"
+            )));
         }
         if key.eq_ignore_ascii_case("configFile") {
             config_file = Some(value);
@@ -102,9 +104,15 @@ mod tests {
             "--configfile=traefik.yml",
         ]);
         assert_eq!(file.as_deref(), Some("traefik.yml"));
-        let address = tree.get("entrypoints").and_then(|e| e.get("web")).and_then(|w| w.get("address"));
+        let address = tree
+            .get("entrypoints")
+            .and_then(|e| e.get("web"))
+            .and_then(|w| w.get("address"));
         assert_eq!(address, Some(&Node::Scalar("127.0.0.1:8000".into())));
-        let filename = tree.get("providers").and_then(|p| p.get("file")).and_then(|f| f.get("filename"));
+        let filename = tree
+            .get("providers")
+            .and_then(|p| p.get("file"))
+            .and_then(|f| f.get("filename"));
         assert_eq!(filename, Some(&Node::Scalar("dyn.yml".into())));
         assert_eq!(tree.get("ping"), Some(&Node::Scalar("true".into())));
     }
@@ -113,8 +121,14 @@ mod tests {
     fn help_version_and_errors() {
         assert_eq!(parse_args(["--help".to_string()]).unwrap(), Command::Help);
         assert_eq!(parse_args(["-h".to_string()]).unwrap(), Command::Help);
-        assert_eq!(parse_args(["--version".to_string()]).unwrap(), Command::Version);
-        assert!(parse_args(["stray".to_string()]).unwrap_err().to_string().contains("stray"));
+        assert_eq!(
+            parse_args(["--version".to_string()]).unwrap(),
+            Command::Version
+        );
+        assert!(parse_args(["stray".to_string()])
+            .unwrap_err()
+            .to_string()
+            .contains("stray"));
         assert!(parse_args(["--a..b=1".to_string()]).is_err());
         match parse_args(Vec::<String>::new()).unwrap() {
             Command::Run { no_arguments, .. } => assert!(no_arguments),

@@ -229,12 +229,17 @@ impl StaticConfig {
         let mut tree = match file {
             Some(path) => {
                 let shown = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| StaticConfigError::Read {
-                    path: shown.clone(),
-                    source,
-                })?;
-                decode::from_file_text(&shown, &text)
-                    .map_err(|message| StaticConfigError::Syntax { path: shown, message })?
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| StaticConfigError::Read {
+                        path: shown.clone(),
+                        source,
+                    })?;
+                decode::from_file_text(&shown, &text).map_err(|message| {
+                    StaticConfigError::Syntax {
+                        path: shown,
+                        message,
+                    }
+                })?
             }
             None => Node::empty_map(),
         };
@@ -320,7 +325,9 @@ impl StaticConfig {
         let any_marked = self.entry_points.values().any(|ep| ep.as_default);
         self.entry_points
             .iter()
-            .filter(|(name, ep)| (!any_marked || ep.as_default) && name.as_str() != INTERNAL_ENTRYPOINT)
+            .filter(|(name, ep)| {
+                (!any_marked || ep.as_default) && name.as_str() != INTERNAL_ENTRYPOINT
+            })
             .map(|(name, _)| name.clone())
             .collect()
     }

@@ -15,12 +15,21 @@ fn reads_the_supported_sections_ignoring_case() {
     .unwrap();
     let config = loaded.config;
     assert_eq!(config.entry_points["web"].address, "127.0.0.1:8000");
-    assert_eq!(config.entry_points["web"].forwarded_headers.trusted_ips, ["10.0.0.0/8"]);
-    assert_eq!(config.providers.providers_throttle_duration, Some(GoDuration::from_millis(500)));
+    assert_eq!(
+        config.entry_points["web"].forwarded_headers.trusted_ips,
+        ["10.0.0.0/8"]
+    );
+    assert_eq!(
+        config.providers.providers_throttle_duration,
+        Some(GoDuration::from_millis(500))
+    );
     let file = config.providers.file.as_ref().unwrap();
     assert_eq!(file.filename.as_deref(), Some("dyn.yml"));
     assert!(!file.watch());
-    assert_eq!(config.entry_points[INTERNAL_ENTRYPOINT].address, ":8080", "api and ping need it");
+    assert_eq!(
+        config.entry_points[INTERNAL_ENTRYPOINT].address, ":8080",
+        "api and ping need it"
+    );
     assert_eq!(config.log_directive(), "debug");
     assert_eq!(config.default_entry_points(), ["web"]);
     assert!(loaded.ignored_keys.is_empty());
@@ -29,9 +38,14 @@ fn reads_the_supported_sections_ignoring_case() {
 #[test]
 fn toml_reads_the_same() {
     let toml = from_toml_str("[entryPoints.web]\naddress = \":8000\"\n[providers.file]\ndirectory = \"conf.d\"\n[ping]\n").unwrap();
-    let config = StaticConfig::from_tree(&toml, "traefik.toml").unwrap().config;
+    let config = StaticConfig::from_tree(&toml, "traefik.toml")
+        .unwrap()
+        .config;
     assert_eq!(config.entry_points["web"].bind_address(), "0.0.0.0:8000");
-    assert_eq!(config.providers.file.unwrap().directory.as_deref(), Some("conf.d"));
+    assert_eq!(
+        config.providers.file.unwrap().directory.as_deref(),
+        Some("conf.d")
+    );
     assert!(config.ping.is_some());
 }
 
@@ -41,30 +55,50 @@ fn defaults_follow_traefik() {
     assert_eq!(config.entry_points["http"].address, ":80");
     assert!(!config.entry_points.contains_key(INTERNAL_ENTRYPOINT));
     assert_eq!(config.log_directive(), "error");
-    assert_eq!(config.entry_points["http"].grace_time_out(), GoDuration::from_secs(10));
+    assert_eq!(
+        config.entry_points["http"].grace_time_out(),
+        GoDuration::from_secs(10)
+    );
 }
 
 #[test]
 fn as_default_entrypoints_win() {
-    let config = load_yaml("entryPoints:\n  a: {address: ':1'}\n  b: {address: ':2', asDefault: true}\n").unwrap().config;
+    let config =
+        load_yaml("entryPoints:\n  a: {address: ':1'}\n  b: {address: ':2', asDefault: true}\n")
+            .unwrap()
+            .config;
     assert_eq!(config.default_entry_points(), ["b"]);
 }
 
 #[test]
 fn unknown_sections_are_ignored_and_named() {
     let loaded = load_yaml("metrics:\n  prometheus: {}\nentryPoints:\n  web:\n    address: ':80'\n    http3: {}\nbogus: 1\n").unwrap();
-    assert_eq!(loaded.ignored_keys, ["metrics", "entryPoints/web/http3", "bogus"]);
+    assert_eq!(
+        loaded.ignored_keys,
+        ["metrics", "entryPoints/web/http3", "bogus"]
+    );
 }
 
 #[test]
 fn bad_values_name_the_key() {
-    let err = load_yaml("ping:\n  terminatingStatusCode: lots\n").unwrap_err().to_string();
-    assert!(err.contains("traefik.yml: ping/terminatingStatusCode: invalid non-negative integer \"lots\""), "{err}");
-    let err = load_yaml("entryPoints:\n  web:\n    address: nowhere\n").unwrap_err().to_string();
+    let err = load_yaml("ping:\n  terminatingStatusCode: lots\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "traefik.yml: ping/terminatingStatusCode: invalid non-negative integer \"lots\""
+        ),
+        "{err}"
+    );
+    let err = load_yaml("entryPoints:\n  web:\n    address: nowhere\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("entryPoints/web/address"), "{err}");
     let err = load_yaml("log:\n  level: loud\n").unwrap_err().to_string();
     assert!(err.contains("log/level"), "{err}");
-    let err = load_yaml("ping:\n  entryPoint: missing\n").unwrap_err().to_string();
+    let err = load_yaml("ping:\n  entryPoint: missing\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("ping/entryPoint"), "{err}");
 }
 
@@ -75,11 +109,16 @@ fn flags_override_the_file() {
     let path = dir.join("traefik.yml");
     std::fs::write(&path, "entryPoints:\n  web:\n    address: ':80'\n").unwrap();
     let mut flags = Node::empty_map();
-    flags.set_path(&["entrypoints", "web", "address"], Node::Scalar("127.0.0.1:81".into()));
+    flags.set_path(
+        &["entrypoints", "web", "address"],
+        Node::Scalar("127.0.0.1:81".into()),
+    );
     let config = StaticConfig::load(Some(&path), flags).unwrap().config;
     assert_eq!(config.entry_points["web"].address, "127.0.0.1:81");
     std::fs::write(&path, "entryPoints:\n  web: [\n").unwrap();
-    let err = StaticConfig::load(Some(&path), Node::empty_map()).unwrap_err().to_string();
+    let err = StaticConfig::load(Some(&path), Node::empty_map())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("line"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,12 +30,15 @@ pub fn load(config: &FileProvider) -> Result<Decoded, LoadError> {
     if let Some(directory) = &config.directory {
         return load_directory(Path::new(directory));
     }
-    Err(LoadError("providers.file needs a filename or a directory".into()))
+    Err(LoadError(
+        "providers.file needs a filename or a directory".into(),
+    ))
 }
 
 fn load_file(path: &Path) -> Result<(String, Decoded), LoadError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
     let tree = from_file_text(&shown, &text).map_err(|e| LoadError(format!("{shown}: {e}")))?;
     let decoded = decode_dynamic(&tree, &shown);
     Ok((shown, decoded))
@@ -43,7 +46,10 @@ fn load_file(path: &Path) -> Result<(String, Decoded), LoadError> {
 
 fn is_config_file(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("yml" | "yaml" | "toml")
     )
 }
@@ -63,8 +69,12 @@ fn load_directory(directory: &Path) -> Result<Decoded, LoadError> {
 }
 
 fn collect_files(directory: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let entries = std::fs::read_dir(directory)
-        .map_err(|e| LoadError(format!("cannot read directory {}: {e}", directory.display())))?;
+    let entries = std::fs::read_dir(directory).map_err(|e| {
+        LoadError(format!(
+            "cannot read directory {}: {e}",
+            directory.display()
+        ))
+    })?;
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -80,7 +90,10 @@ fn collect_files(directory: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadE
 /// which a watch on the file itself would miss).
 fn watch_target(config: &FileProvider) -> Option<(PathBuf, RecursiveMode)> {
     if let Some(file) = &config.filename {
-        let parent = Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = Path::new(file)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         return Some((parent.to_path_buf(), RecursiveMode::NonRecursive));
     }
     config
@@ -92,19 +105,29 @@ fn watch_target(config: &FileProvider) -> Option<(PathBuf, RecursiveMode)> {
 /// Watches the files and sends a new configuration after each change (or the load error).
 /// Runs until `updates` is closed.
 pub async fn watch(config: FileProvider, updates: mpsc::Sender<ProviderUpdate>) {
-    let Some((target, mode)) = watch_target(&config) else { return };
+    let Some((target, mode)) = watch_target(&config) else {
+        return;
+    };
     let (events_tx, mut events) = mpsc::unbounded_channel::<()>();
-    let only_file = config.filename.as_ref().map(|f| PathBuf::from(f).file_name().map(ToOwned::to_owned));
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        let relevant = match &only_file {
-            Some(Some(name)) => event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())),
-            _ => true,
-        };
-        if relevant && !event.kind.is_access() {
-            let _ = events_tx.send(());
-        }
-    }) {
+    let only_file = config
+        .filename
+        .as_ref()
+        .map(|f| PathBuf::from(f).file_name().map(ToOwned::to_owned));
+    let mut watcher = match notify::recommended_watcher(
+        move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            let relevant = match &only_file {
+                Some(Some(name)) => event
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name() == Some(name.as_os_str())),
+                _ => true,
+            };
+            if relevant && !event.kind.is_access() {
+                let _ = events_tx.send(());
+            }
+        },
+    ) {
         Ok(watcher) => watcher,
         Err(e) => {
             tracing::error!(error = %e, "cannot watch the configuration files; changes will not be reloaded");
@@ -143,11 +166,22 @@ mod tests {
     #[test]
     fn a_directory_merges_yaml_and_toml() {
         let dir = temp_dir("merge");
-        std::fs::write(dir.join("a.yml"), "http:\n  routers:\n    a: {rule: Path(`/a`), service: s}\n").unwrap();
+        std::fs::write(
+            dir.join("a.yml"),
+            "http:\n  routers:\n    a: {rule: Path(`/a`), service: s}\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("sub/b.toml"), "[http.routers.b]\nrule = \"Path(`/b`)\"\nservice = \"s\"\n").unwrap();
+        std::fs::write(
+            dir.join("sub/b.toml"),
+            "[http.routers.b]\nrule = \"Path(`/b`)\"\nservice = \"s\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("notes.txt"), "not config").unwrap();
-        let config = FileProvider { directory: Some(dir.display().to_string()), ..Default::default() };
+        let config = FileProvider {
+            directory: Some(dir.display().to_string()),
+            ..Default::default()
+        };
         let decoded = load(&config).unwrap();
         let routers = decoded.config.http.unwrap().routers;
         assert_eq!(routers.keys().collect::<Vec<_>>(), ["a", "b"]);
@@ -159,10 +193,16 @@ mod tests {
         let dir = temp_dir("broken");
         let file = dir.join("dyn.yml");
         std::fs::write(&file, "http:\n  routers:\n    a: {rule: Path(`/a`)\n").unwrap();
-        let config = FileProvider { filename: Some(file.display().to_string()), ..Default::default() };
+        let config = FileProvider {
+            filename: Some(file.display().to_string()),
+            ..Default::default()
+        };
         let err = load(&config).unwrap_err().to_string();
         assert!(err.contains("dyn.yml") && err.contains("line"), "{err}");
-        let missing = FileProvider { filename: Some(dir.join("nope.yml").display().to_string()), ..Default::default() };
+        let missing = FileProvider {
+            filename: Some(dir.join("nope.yml").display().to_string()),
+            ..Default::default()
+        };
         assert!(load(&missing).unwrap_err().to_string().contains("nope.yml"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -30,7 +30,11 @@ pub struct ConfigApplier {
 
 impl ConfigApplier {
     /// An applier publishing into `snapshot`; `throttle` is `providersThrottleDuration`.
-    pub fn new(context: CompileContext, snapshot: Arc<ArcSwap<Snapshot>>, throttle: Option<Duration>) -> Self {
+    pub fn new(
+        context: CompileContext,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        throttle: Option<Duration>,
+    ) -> Self {
         Self {
             context,
             snapshot,
@@ -44,11 +48,18 @@ impl ConfigApplier {
         let decoded = match update.result {
             Ok(decoded) => decoded,
             Err(message) => {
-                tracing::error!(provider = update.provider, "{message}; keeping the last good configuration");
+                tracing::error!(
+                    provider = update.provider,
+                    "{message}; keeping the last good configuration"
+                );
                 return false;
             }
         };
-        if self.current.get(update.provider).is_some_and(|c| **c == decoded) {
+        if self
+            .current
+            .get(update.provider)
+            .is_some_and(|c| **c == decoded)
+        {
             tracing::debug!(provider = update.provider, "configuration unchanged");
             return false;
         }
@@ -67,7 +78,12 @@ impl ConfigApplier {
                 tracing::warn!("{problem}");
             }
         }
-        let routers = snapshot.status.objects.iter().filter(|o| o.kind == crate::runtime::status::ObjectKind::Router).count();
+        let routers = snapshot
+            .status
+            .objects
+            .iter()
+            .filter(|o| o.kind == crate::runtime::status::ObjectKind::Router)
+            .count();
         self.snapshot.store(Arc::new(snapshot));
         tracing::info!(
             provider = update.provider,

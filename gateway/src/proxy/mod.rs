@@ -2,6 +2,7 @@
 //! match on the current snapshot, server pick, upstream request rewrite, error answers.
 
 pub mod forwarded;
+pub mod request_path;
 pub mod responses;
 
 use crate::runtime::service::Picked;
@@ -38,7 +39,12 @@ pub struct EntryPointProxy {
 
 impl EntryPointProxy {
     /// The proxy for the entrypoint whose router table is at `index` in each snapshot.
-    pub fn new(index: usize, snapshot: Arc<ArcSwap<Snapshot>>, forwarded: ForwardedPolicy, ping: Option<PingEndpoint>) -> Self {
+    pub fn new(
+        index: usize,
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        forwarded: ForwardedPolicy,
+        ping: Option<PingEndpoint>,
+    ) -> Self {
         Self {
             index,
             snapshot,
@@ -56,7 +62,10 @@ pub struct RequestContext {
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
-    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
 }
 
 /// Go's `singleJoiningSlash`: joins a server URL path and the request path with one `/`.
@@ -76,19 +85,53 @@ impl ProxyHttp for EntryPointProxy {
         RequestContext::default()
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+    ) -> Result<bool> {
         ctx.client_ip = client_ip(session);
-        self.forwarded.rewrite_incoming(session.req_header_mut(), ctx.client_ip, false);
+        self.forwarded
+            .rewrite_incoming(session.req_header_mut(), ctx.client_ip, false);
 
         if let Some(ping) = &self.ping {
             let req = session.req_header();
-            if req.uri.path() == "/ping" && (req.method == http::Method::GET || req.method == http::Method::HEAD) {
-                let (status, body): (u16, &'static [u8]) = if ping.terminating.load(Ordering::Relaxed) {
-                    (ping.terminating_status, responses::status_text(ping.terminating_status))
-                } else {
-                    (200, b"OK")
-                };
+            if req.uri.path() == "/ping"
+                && (req.method == http::Method::GET || req.method == http::Method::HEAD)
+            {
+                let (status, body): (u16, &'static [u8]) =
+                    if ping.terminating.load(Ordering::Relaxed) {
+                        (
+                            ping.terminating_status,
+                            responses::status_text(ping.terminating_status),
+                        )
+                    } else {
+                        (200, b"OK")
+                    };
                 responses::respond(session, status, body, false).await?;
+                return Ok(true);
+            }
+        }
+
+        // The path Traefik's entrypoint routes on and forwards: escapes normalized, dot
+        // segments and repeated slashes removed.
+        let raw_path = session.req_header().uri.path();
+        match request_path::prepare(raw_path) {
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Ok(std::borrow::Cow::Owned(path)) => {
+                let uri = &session.req_header().uri;
+                let target = match uri.query() {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path,
+                };
+                let mut parts = uri.clone().into_parts();
+                parts.path_and_query = target.parse().ok();
+                if let Ok(uri) = http::Uri::from_parts(parts) {
+                    session.req_header_mut().set_uri(uri);
+                }
+            }
+            Err(request_path::InvalidEscape) => {
+                responses::respond(session, 400, b"400 Bad Request", false).await?;
                 return Ok(true);
             }
         }
@@ -96,7 +139,9 @@ impl ProxyHttp for EntryPointProxy {
         let picked = {
             let snapshot = self.snapshot.load();
             let req = session.req_header();
-            let host = forwarded::request_host(req).map(normalize_host).unwrap_or_default();
+            let host = forwarded::request_host(req)
+                .map(normalize_host)
+                .unwrap_or_default();
             let path = normalize_path(req.uri.path());
             let view = RequestView {
                 host: &host,
@@ -106,7 +151,10 @@ impl ProxyHttp for EntryPointProxy {
                 headers: &req.headers,
                 client_ip: ctx.client_ip,
             };
-            match snapshot.table(self.index).and_then(|table| table.find(&view)) {
+            match snapshot
+                .table(self.index)
+                .and_then(|table| table.find(&view))
+            {
                 Some(route) => route.service.pick().ok_or(503),
                 None => Err(404),
             }
@@ -127,10 +175,17 @@ impl ProxyHttp for EntryPointProxy {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestContext,
+    ) -> Result<Box<HttpPeer>> {
         match &ctx.picked {
             Some(picked) => Ok(Box::new(picked.upstream.peer.clone())),
-            None => Error::e_explain(ErrorType::InternalError, "no server was picked for the request"),
+            None => Error::e_explain(
+                ErrorType::InternalError,
+                "no server was picked for the request",
+            ),
         }
     }
 
@@ -140,8 +195,14 @@ impl ProxyHttp for EntryPointProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
-        forwarded::prepare_upstream(upstream_request, ctx.client_ip, self.forwarded.appends_x_forwarded_for());
-        let Some(picked) = &ctx.picked else { return Ok(()) };
+        forwarded::prepare_upstream(
+            upstream_request,
+            ctx.client_ip,
+            self.forwarded.appends_x_forwarded_for(),
+        );
+        let Some(picked) = &ctx.picked else {
+            return Ok(());
+        };
         let uri = &upstream_request.uri;
         let needs_prefix = picked.upstream.path_prefix.is_some();
         if uri.authority().is_some() || needs_prefix {
@@ -155,13 +216,18 @@ impl ProxyHttp for EntryPointProxy {
                 Some(query) => format!("{path}?{query}"),
                 None => path,
             };
-            let target: http::Uri = target
-                .parse()
-                .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "rewriting the request target", e))?;
+            let target: http::Uri = target.parse().map_err(|e| {
+                Error::because(
+                    ErrorType::InvalidHTTPHeader,
+                    "rewriting the request target",
+                    e,
+                )
+            })?;
             upstream_request.set_uri(target);
         }
         if !picked.pass_host_header {
-            upstream_request.insert_header(http::header::HOST, picked.upstream.authority.clone())?;
+            upstream_request
+                .insert_header(http::header::HOST, picked.upstream.authority.clone())?;
         }
         Ok(())
     }
@@ -176,14 +242,31 @@ impl ProxyHttp for EntryPointProxy {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestContext) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestContext,
+    ) -> FailToProxy {
         let status = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => *code,
-            (ErrorSource::Downstream, ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed) => 499,
+            (
+                ErrorSource::Downstream,
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+            ) => 499,
             (ErrorSource::Downstream, _) => 400,
-            (_, ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout) => 504,
+            (
+                _,
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
+            ) => 504,
             (ErrorSource::Upstream, _) => 502,
-            (_, ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError | ErrorType::TLSHandshakeFailure) => 502,
+            (
+                _,
+                ErrorType::ConnectRefused
+                | ErrorType::ConnectNoRoute
+                | ErrorType::ConnectError
+                | ErrorType::TLSHandshakeFailure,
+            ) => 502,
             _ => 500,
         };
         tracing::debug!(status, error = %e, "request failed");

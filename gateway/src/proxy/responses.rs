@@ -12,7 +12,12 @@ pub const NO_AVAILABLE_SERVER: &[u8] = b"no available server\n";
 
 /// Writes a complete `text/plain` answer; `nosniff` adds `X-Content-Type-Options: nosniff`
 /// as Go's `http.Error` does.
-pub async fn respond(session: &mut Session, status: u16, body: &'static [u8], nosniff: bool) -> Result<()> {
+pub async fn respond(
+    session: &mut Session,
+    status: u16,
+    body: &'static [u8],
+    nosniff: bool,
+) -> Result<()> {
     let mut header = ResponseHeader::build(status, Some(4))?;
     header.insert_header("content-type", "text/plain; charset=utf-8")?;
     if nosniff {
@@ -20,9 +25,13 @@ pub async fn respond(session: &mut Session, status: u16, body: &'static [u8], no
     }
     header.insert_header("content-length", body.len())?;
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(header), head_only).await?;
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
     if !head_only {
-        session.write_response_body(Some(Bytes::from_static(body)), true).await?;
+        session
+            .write_response_body(Some(Bytes::from_static(body)), true)
+            .await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::service::{LoadBalancer, ServiceHandler, TransportSettings, Upstream};
 use super::status::{ConfigStatus, ObjectKind};
 use super::wrr::SmoothWeightedSchedule;
 use super::Snapshot;
-use control::dynamic::{Router, Service, ServersTransport};
+use control::dynamic::{Router, ServersTransport, Service};
 use control::dynamic_decode::Decoded;
 use control::rule::Rule;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -54,16 +54,28 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
     let mut routers: Vec<(String, &str, &Router)> = Vec::new();
     let mut middlewares: BTreeMap<String, &str> = BTreeMap::new();
     for (provider, decoded) in providers {
-        compiler.status.decode_errors.extend(decoded.errors.iter().cloned());
-        let Some(http) = &decoded.config.http else { continue };
+        compiler
+            .status
+            .decode_errors
+            .extend(decoded.errors.iter().cloned());
+        let Some(http) = &decoded.config.http else {
+            continue;
+        };
         for (name, transport) in &http.servers_transports {
             let qualified = qualify(name, provider);
             let settings = transport_settings(transport);
-            compiler.status.record(ObjectKind::ServersTransport, &qualified, provider, settings.as_ref().err().cloned());
+            compiler.status.record(
+                ObjectKind::ServersTransport,
+                &qualified,
+                provider,
+                settings.as_ref().err().cloned(),
+            );
             compiler.transports.insert(qualified, settings);
         }
         for (name, service) in &http.services {
-            compiler.services.insert(qualify(name, provider), (provider.as_str(), service));
+            compiler
+                .services
+                .insert(qualify(name, provider), (provider.as_str(), service));
         }
         for (name, middleware) in &http.middlewares {
             let qualified = qualify(name, provider);
@@ -73,7 +85,9 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
                 ObjectKind::Middleware,
                 &qualified,
                 provider,
-                Some(format!("middleware type {kind} is not supported by this gateway yet")),
+                Some(format!(
+                    "middleware type {kind} is not supported by this gateway yet"
+                )),
             );
         }
         for (name, router) in &http.routers {
@@ -87,18 +101,37 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
 
     let mut tables: Vec<Vec<Arc<Route>>> = vec![Vec::new(); context.entry_points.len()];
     for (name, provider, router) in routers {
-        let compiled = compile_router(&mut compiler, context, &middlewares, &name, provider, router);
+        let compiled = compile_router(
+            &mut compiler,
+            context,
+            &middlewares,
+            &name,
+            provider,
+            router,
+        );
         let error = match compiled {
-            Ok((route, entry_points, warnings)) => {
+            Ok(CompiledRouter {
+                route,
+                entry_points,
+                warnings,
+            }) => {
                 for index in entry_points {
                     tables[index].push(route.clone());
                 }
-                compiler.status.record_with_warnings(ObjectKind::Router, &name, provider, None, warnings);
+                compiler.status.record_with_warnings(
+                    ObjectKind::Router,
+                    &name,
+                    provider,
+                    None,
+                    warnings,
+                );
                 continue;
             }
             Err(error) => error,
         };
-        compiler.status.record(ObjectKind::Router, &name, provider, Some(error));
+        compiler
+            .status
+            .record(ObjectKind::Router, &name, provider, Some(error));
     }
     Snapshot {
         tables: tables.into_iter().map(RouterTable::new).collect(),
@@ -106,7 +139,7 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
     }
 }
 
-/// Compiles one router; returns it with the indices of its entrypoints and any warnings.
+/// Compiles one router.
 fn compile_router(
     compiler: &mut Compiler<'_>,
     context: &CompileContext,
@@ -114,11 +147,19 @@ fn compile_router(
     name: &str,
     provider: &str,
     router: &Router,
-) -> Result<(Arc<Route>, Vec<usize>, Vec<String>), String> {
-    let source = router.rule.as_deref().filter(|r| !r.trim().is_empty()).ok_or("the router has no rule")?;
+) -> Result<CompiledRouter, String> {
+    let source = router
+        .rule
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .ok_or("the router has no rule")?;
     match router.rule_syntax.as_deref() {
         None | Some("v3") => {}
-        Some(other) => return Err(format!("ruleSyntax {other:?} is not supported; only v3 rules are")),
+        Some(other) => {
+            return Err(format!(
+                "ruleSyntax {other:?} is not supported; only v3 rules are"
+            ))
+        }
     }
     let rule = Rule::parse(source).map_err(|e| e.to_string())?;
     if router.tls.is_some() {
@@ -134,14 +175,21 @@ fn compile_router(
             None => format!("middleware {qualified:?} does not exist"),
         });
     }
-    let service_name = router.service.as_deref().ok_or("the router has no service")?;
+    let service_name = router
+        .service
+        .as_deref()
+        .ok_or("the router has no service")?;
     let qualified_service = qualify(service_name, provider);
     let service = compiler
         .service(&qualified_service)
         .map_err(|e| format!("service {qualified_service:?}: {e}"))?;
 
     let mut warnings = Vec::new();
-    let wanted = if router.entry_points.is_empty() { &context.default_entry_points } else { &router.entry_points };
+    let wanted = if router.entry_points.is_empty() {
+        &context.default_entry_points
+    } else {
+        &router.entry_points
+    };
     let mut entry_points = Vec::new();
     for entry_point in wanted {
         match context.entry_points.iter().position(|e| e == entry_point) {
@@ -155,14 +203,29 @@ fn compile_router(
             false => warnings.join("; "),
         });
     }
-    let priority = router.priority.filter(|&p| p != 0).unwrap_or(source.len() as i64);
+    let priority = router
+        .priority
+        .filter(|&p| p != 0)
+        .unwrap_or(source.len() as i64);
     let route = Arc::new(Route {
         name: name.to_string(),
         rule,
         priority,
         service,
     });
-    Ok((route, entry_points, warnings))
+    Ok(CompiledRouter {
+        route,
+        entry_points,
+        warnings,
+    })
+}
+
+/// A router ready to be placed in the tables of its entrypoints.
+struct CompiledRouter {
+    route: Arc<Route>,
+    /// Indices into [`CompileContext::entry_points`].
+    entry_points: Vec<usize>,
+    warnings: Vec<String>,
 }
 
 fn transport_settings(transport: &ServersTransport) -> Result<TransportSettings, String> {
@@ -190,7 +253,9 @@ impl Compiler<'_> {
     /// Builds (once) the service with this qualified name, following `weighted` references.
     fn service(&mut self, name: &str) -> Result<Arc<ServiceHandler>, String> {
         if let Some(built) = self.built.get(name) {
-            return built.clone().map_err(|_| "the service has errors".to_string());
+            return built
+                .clone()
+                .map_err(|_| "the service has errors".to_string());
         }
         let Some(&(provider, service)) = self.services.get(name) else {
             return Err("does not exist".into());
@@ -201,21 +266,38 @@ impl Compiler<'_> {
         let mut warnings = Vec::new();
         let result = self.build(provider, service, &mut warnings);
         self.in_progress.remove(name);
-        self.status.record_with_warnings(ObjectKind::Service, name, provider, result.as_ref().err().cloned(), warnings);
+        self.status.record_with_warnings(
+            ObjectKind::Service,
+            name,
+            provider,
+            result.as_ref().err().cloned(),
+            warnings,
+        );
         self.built.insert(name.to_string(), result.clone());
         result
     }
 
-    fn build(&mut self, provider: &str, service: &Service, warnings: &mut Vec<String>) -> Result<Arc<ServiceHandler>, String> {
+    fn build(
+        &mut self,
+        provider: &str,
+        service: &Service,
+        warnings: &mut Vec<String>,
+    ) -> Result<Arc<ServiceHandler>, String> {
         if let Some(lb) = &service.load_balancer {
             if lb.strategy() != "wrr" {
-                return Err(format!("load-balancing strategy {:?} is not supported yet; use wrr", lb.strategy()));
+                return Err(format!(
+                    "load-balancing strategy {:?} is not supported yet; use wrr",
+                    lb.strategy()
+                ));
             }
             if lb.sticky.is_some() {
                 return Err("sticky sessions are not supported by this gateway yet".into());
             }
             if lb.health_check.is_some() || lb.passive_health_check.is_some() {
-                warnings.push("health checks are not implemented yet: every server is treated as healthy".into());
+                warnings.push(
+                    "health checks are not implemented yet: every server is treated as healthy"
+                        .into(),
+                );
             }
             let transport_name = lb
                 .servers_transport
@@ -223,9 +305,15 @@ impl Compiler<'_> {
                 .map_or_else(|| DEFAULT_TRANSPORT.to_string(), |t| qualify(t, provider));
             let transport = match self.transports.get(&transport_name) {
                 Some(Ok(settings)) => settings.clone(),
-                Some(Err(_)) => return Err(format!("serversTransport {transport_name:?} has errors")),
+                Some(Err(_)) => {
+                    return Err(format!("serversTransport {transport_name:?} has errors"))
+                }
                 None if transport_name == DEFAULT_TRANSPORT => TransportSettings::default(),
-                None => return Err(format!("serversTransport {transport_name:?} does not exist")),
+                None => {
+                    return Err(format!(
+                        "serversTransport {transport_name:?} does not exist"
+                    ))
+                }
             };
             let mut servers = Vec::new();
             let mut weights = Vec::new();
@@ -233,8 +321,12 @@ impl Compiler<'_> {
                 if server.weight() <= 0 {
                     continue;
                 }
-                let url = server.url.as_deref().ok_or_else(|| format!("servers/{index} has no url"))?;
-                let upstream = Upstream::new(url, server.preserve_path(), &transport).map_err(|e| format!("servers/{index}: {e}"))?;
+                let url = server
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| format!("servers/{index} has no url"))?;
+                let upstream = Upstream::new(url, server.preserve_path(), &transport)
+                    .map_err(|e| format!("servers/{index}: {e}"))?;
                 servers.push(Arc::new(upstream));
                 weights.push(server.weight() as u64);
             }
@@ -249,14 +341,22 @@ impl Compiler<'_> {
                 return Err("sticky sessions are not supported by this gateway yet".into());
             }
             if weighted.health_check.is_some() {
-                warnings.push("health checks are not implemented yet: every service is treated as healthy".into());
+                warnings.push(
+                    "health checks are not implemented yet: every service is treated as healthy"
+                        .into(),
+                );
             }
             let mut children = Vec::new();
             let mut weights = Vec::new();
             for (index, child) in weighted.services.iter().enumerate() {
-                let child_name = child.name.as_deref().ok_or_else(|| format!("services/{index} has no name"))?;
+                let child_name = child
+                    .name
+                    .as_deref()
+                    .ok_or_else(|| format!("services/{index} has no name"))?;
                 let qualified = qualify(child_name, provider);
-                let handler = self.service(&qualified).map_err(|e| format!("service {qualified:?}: {e}"))?;
+                let handler = self
+                    .service(&qualified)
+                    .map_err(|e| format!("service {qualified:?}: {e}"))?;
                 if child.weight() > 0 {
                     children.push(handler);
                     weights.push(child.weight() as u64);
@@ -268,6 +368,8 @@ impl Compiler<'_> {
             }));
         }
         let kind = service.kind().unwrap_or("unknown");
-        Err(format!("service type {kind} is not supported by this gateway yet"))
+        Err(format!(
+            "service type {kind} is not supported by this gateway yet"
+        ))
     }
 }

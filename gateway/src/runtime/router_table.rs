@@ -38,7 +38,11 @@ pub struct RouterTable {
 impl RouterTable {
     /// Builds the table; `routes` may come in any order.
     pub fn new(mut routes: Vec<Arc<Route>>) -> Self {
-        routes.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        routes.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         let mut table = RouterTable::default();
         for (rank, route) in routes.iter().enumerate() {
             match route.rule.host_keys() {
@@ -73,7 +77,11 @@ impl RouterTable {
 
     /// The highest-ranked route matching the request, if any.
     pub fn find(&self, request: &RequestView<'_>) -> Option<&Arc<Route>> {
-        let exact = self.by_host.get(request.host).map(Vec::as_slice).unwrap_or(&[]);
+        let exact = self
+            .by_host
+            .get(request.host)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let wildcard = request
             .host
             .split_once('.')
@@ -136,12 +144,20 @@ mod tests {
             route("b-explicit", "PathPrefix(`/`)", Some(100)),
             route("a-explicit", "PathPrefix(`/`)", Some(100)),
         ]);
-        assert_eq!(find(&table, "x", "/api"), Some("a-explicit"), "equal priority: name order");
+        assert_eq!(
+            find(&table, "x", "/api"),
+            Some("a-explicit"),
+            "equal priority: name order"
+        );
         let table = RouterTable::new(vec![
             route("short", "PathPrefix(`/`)", None),
             route("longer", "PathPrefix(`/api`)", None),
         ]);
-        assert_eq!(find(&table, "x", "/api/v1"), Some("longer"), "longer rule wins");
+        assert_eq!(
+            find(&table, "x", "/api/v1"),
+            Some("longer"),
+            "longer rule wins"
+        );
         assert_eq!(find(&table, "x", "/other"), Some("short"));
     }
 
@@ -149,18 +165,30 @@ mod tests {
     fn host_index_and_catch_all_respect_rank() {
         let table = RouterTable::new(vec![
             route("host", "Host(`a.example.com`)", None),
-            route("host-path", "Host(`a.example.com`) && PathPrefix(`/x`)", None),
+            route(
+                "host-path",
+                "Host(`a.example.com`) && PathPrefix(`/x`)",
+                None,
+            ),
             route("wild", "Host(`*.example.com`)", Some(1000)),
             route("catch", "PathPrefix(`/`)", Some(1)),
             route("important", "PathPrefix(`/vip`)", Some(5000)),
         ]);
-        assert_eq!(find(&table, "a.example.com", "/vip"), Some("important"), "catch-all of higher rank wins");
+        assert_eq!(
+            find(&table, "a.example.com", "/vip"),
+            Some("important"),
+            "catch-all of higher rank wins"
+        );
         assert_eq!(find(&table, "a.example.com", "/x"), Some("wild"));
         assert_eq!(find(&table, "b.example.com", "/"), Some("wild"));
         assert_eq!(find(&table, "other.org", "/"), Some("catch"));
         let table = RouterTable::new(vec![
             route("host", "Host(`a.example.com`)", None),
-            route("host-path", "Host(`a.example.com`) && PathPrefix(`/x`)", None),
+            route(
+                "host-path",
+                "Host(`a.example.com`) && PathPrefix(`/x`)",
+                None,
+            ),
         ]);
         assert_eq!(find(&table, "a.example.com", "/x"), Some("host-path"));
         assert_eq!(find(&table, "a.example.com", "/"), Some("host"));
@@ -177,7 +205,11 @@ mod tests {
         assert_eq!(table.by_host["h7.test"].len(), 1);
         assert_eq!(table.any_host.len(), 1);
         assert_eq!(find(&table, "h7.test", "/"), Some("r7"));
-        assert_eq!(find(&table, "h7.test", "/only"), Some("r7"), "Host(`h7.test`) is the longer rule");
+        assert_eq!(
+            find(&table, "h7.test", "/only"),
+            Some("r7"),
+            "Host(`h7.test`) is the longer rule"
+        );
         assert_eq!(find(&table, "elsewhere.test", "/only"), Some("any"));
     }
 }

@@ -51,23 +51,42 @@ pub struct Upstream {
 
 impl Upstream {
     /// Builds a server from its URL. Host names are resolved now, off the request path.
-    pub fn new(url: &str, preserve_path: bool, transport: &TransportSettings) -> Result<Self, String> {
+    pub fn new(
+        url: &str,
+        preserve_path: bool,
+        transport: &TransportSettings,
+    ) -> Result<Self, String> {
         let parsed: http::Uri = url
             .parse()
             .map_err(|e| format!("server url {url:?} is not a URL: {e}"))?;
         let tls = match parsed.scheme_str() {
             Some("http") | Some("h2c") => false,
             Some("https") => true,
-            Some(other) => return Err(format!("server url {url:?}: unsupported scheme {other:?} (use http or https)")),
-            None => return Err(format!("server url {url:?} has no scheme (write http://{url})")),
+            Some(other) => {
+                return Err(format!(
+                    "server url {url:?}: unsupported scheme {other:?} (use http or https)"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "server url {url:?} has no scheme (write http://{url})"
+                ))
+            }
         };
         let authority = parsed
             .authority()
             .ok_or_else(|| format!("server url {url:?} has no host"))?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let address = resolve(host, port).map_err(|e| format!("server url {url:?}: cannot resolve {host:?}: {e}"))?;
-        let sni = transport.server_name.clone().unwrap_or_else(|| host.to_string());
+        let address = resolve(host, port)
+            .map_err(|e| format!("server url {url:?}: cannot resolve {host:?}: {e}"))?;
+        let sni = transport
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.to_string());
         let mut peer = HttpPeer::new(address, tls, sni);
         peer.options.connection_timeout = transport.dial_timeout;
         peer.options.read_timeout = transport.response_header_timeout;
@@ -77,7 +96,8 @@ impl Upstream {
         peer.options.http_upstream_request_policy =
             pingora::upstreams::peer::HttpUpstreamRequestPolicy::preserve();
         let path = parsed.path();
-        let path_prefix = (preserve_path && path != "/" && !path.is_empty()).then(|| path.to_string());
+        let path_prefix =
+            (preserve_path && path != "/" && !path.is_empty()).then(|| path.to_string());
         Ok(Self {
             url: url.to_string(),
             peer,
@@ -161,7 +181,10 @@ mod tests {
         assert_eq!(upstream.path_prefix.as_deref(), Some("/base"));
         assert_eq!(upstream.peer._address.to_string(), "127.0.0.1:8081");
         let ignored = Upstream::new("http://127.0.0.1:8081/base", false, &settings).unwrap();
-        assert_eq!(ignored.path_prefix, None, "the path is ignored unless preservePath");
+        assert_eq!(
+            ignored.path_prefix, None,
+            "the path is ignored unless preservePath"
+        );
         let tls = Upstream::new("https://localhost", false, &settings).unwrap();
         assert_eq!(tls.peer.sni, "localhost");
         assert!(tls.peer._address.to_string().ends_with(":443"));

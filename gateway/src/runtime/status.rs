@@ -78,11 +78,19 @@ impl ConfigStatus {
             .decode_errors
             .iter()
             .map(|e| (tracing::Level::ERROR, format!("{e}; the object is ignored")));
-        let objects = self.objects.iter().filter(|o| o.status != "enabled").flat_map(|o| {
-            let level = if o.status == "disabled" { tracing::Level::ERROR } else { tracing::Level::WARN };
-            let what = format!("{:?} {}", o.kind, o.name).to_lowercase();
-            o.error.iter().map(move |e| (level, format!("{what}: {e}")))
-        });
+        let objects = self
+            .objects
+            .iter()
+            .filter(|o| o.status != "enabled")
+            .flat_map(|o| {
+                let level = if o.status == "disabled" {
+                    tracing::Level::ERROR
+                } else {
+                    tracing::Level::WARN
+                };
+                let what = format!("{:?} {}", o.kind, o.name).to_lowercase();
+                o.error.iter().map(move |e| (level, format!("{what}: {e}")))
+            });
         decode.chain(objects)
     }
 }

@@ -61,7 +61,13 @@ fn fit(weights: &[u64]) -> Option<Vec<i64>> {
     let scaled = if total > MAX_SCHEDULE {
         reduced
             .iter()
-            .map(|&w| if w == 0 { 0 } else { (w * MAX_SCHEDULE / total).max(1) })
+            .map(|&w| {
+                if w == 0 {
+                    0
+                } else {
+                    (w * MAX_SCHEDULE / total).max(1)
+                }
+            })
             .collect()
     } else {
         reduced
@@ -90,7 +96,11 @@ mod tests {
     fn nginx_order() {
         assert_eq!(rotation(&[5, 1, 1]), [0, 0, 1, 0, 2, 0, 0]);
         assert_eq!(rotation(&[1, 1, 1]), [0, 1, 2]);
-        assert_eq!(rotation(&[2, 4]), [1, 0, 1], "reduced by the common divisor");
+        assert_eq!(
+            rotation(&[2, 4]),
+            [1, 0, 1],
+            "reduced by the common divisor"
+        );
     }
 
     #[test]
@@ -104,7 +114,12 @@ mod tests {
     fn large_weights_keep_their_ratio() {
         let picks = rotation(&[10_000, 3_333, 1]);
         let count = |i| picks.iter().filter(|&&p| p == i).count() as f64;
-        assert!((count(0) / count(1) - 3.0).abs() < 0.01, "{} {}", count(0), count(1));
+        assert!(
+            (count(0) / count(1) - 3.0).abs() < 0.01,
+            "{} {}",
+            count(0),
+            count(1)
+        );
         assert_eq!(count(2), 1.0, "a tiny weight is kept at 1, not dropped");
         assert!(picks.len() <= MAX_SCHEDULE as usize + 1);
     }

@@ -68,12 +68,18 @@ impl ForwardedPolicy {
         let trusted = config
             .trusted_ips
             .iter()
-            .map(|text| parse_ip_or_net(text).ok_or_else(|| format!("trustedIPs: {text:?} is not an IP address or CIDR")))
+            .map(|text| {
+                parse_ip_or_net(text)
+                    .ok_or_else(|| format!("trustedIPs: {text:?} is not an IP address or CIDR"))
+            })
             .collect::<Result<_, _>>()?;
         let keep_connection_headers = config
             .connection
             .iter()
-            .map(|name| HeaderName::try_from(name.as_str()).map_err(|_| format!("connection: {name:?} is not a header name")))
+            .map(|name| {
+                HeaderName::try_from(name.as_str())
+                    .map_err(|_| format!("connection: {name:?} is not a header name"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             insecure: config.insecure,
@@ -81,7 +87,9 @@ impl ForwardedPolicy {
             keep_connection_headers,
             not_append_x_forwarded_for: config.not_append_x_forwarded_for,
             add_scheme_headers: config.add_x_forwarded_scheme_headers,
-            server_name: HeaderValue::try_from(server_name).ok().filter(|_| !server_name.is_empty()),
+            server_name: HeaderValue::try_from(server_name)
+                .ok()
+                .filter(|_| !server_name.is_empty()),
         })
     }
 
@@ -129,7 +137,9 @@ impl ForwardedPolicy {
             set(req, "X-Forwarded-Port", &port);
         }
         if self.add_scheme_headers {
-            let scheme = header_str(req, "x-forwarded-proto").unwrap_or_default().to_string();
+            let scheme = header_str(req, "x-forwarded-proto")
+                .unwrap_or_default()
+                .to_string();
             set(req, "X-Forwarded-Scheme", &scheme);
             set(req, "X-Scheme", &scheme);
         }
@@ -152,12 +162,16 @@ impl ForwardedPolicy {
             .any(|t| t.eq_ignore_ascii_case("upgrade"))
             .then(|| req.headers.get(header::UPGRADE).cloned())
             .flatten();
-        let nominated: Vec<String> = connection_tokens(&req.headers).map(str::to_string).collect();
+        let nominated: Vec<String> = connection_tokens(&req.headers)
+            .map(str::to_string)
+            .collect();
         for token in nominated {
             if is_managed(&token) {
                 continue;
             }
-            let Ok(name) = HeaderName::try_from(token.as_str()) else { continue };
+            let Ok(name) = HeaderName::try_from(token.as_str()) else {
+                continue;
+            };
             if self.keep_connection_headers.contains(&name) {
                 kept.push(token);
                 continue;
@@ -179,13 +193,18 @@ impl ForwardedPolicy {
 /// The proxy stage, right before the request goes upstream (Go's reverse proxy): removes
 /// hop-by-hop headers (restoring `Connection: Upgrade` for websockets, keeping `TE: trailers`)
 /// and appends the client address to `X-Forwarded-For`.
-pub fn prepare_upstream(req: &mut RequestHeader, client: Option<IpAddr>, append_x_forwarded_for: bool) {
+pub fn prepare_upstream(
+    req: &mut RequestHeader,
+    client: Option<IpAddr>,
+    append_x_forwarded_for: bool,
+) {
     let websocket = is_websocket(req);
-    let te_trailers = req
-        .headers
-        .get_all(header::TE)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
+    let te_trailers = req.headers.get_all(header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
     let nominated: Vec<HeaderName> = connection_tokens(&req.headers)
         .filter_map(|t| HeaderName::try_from(t).ok())
         .collect();
@@ -249,7 +268,10 @@ fn is_websocket(req: &RequestHeader) -> bool {
 }
 
 fn forwarded_port(req: &RequestHeader, tls: bool) -> String {
-    if let Some(port) = request_host(req).and_then(port_of).filter(|p| !p.is_empty()) {
+    if let Some(port) = request_host(req)
+        .and_then(port_of)
+        .filter(|p| !p.is_empty())
+    {
         return port.to_string();
     }
     let proto = header_str(req, "x-forwarded-proto").unwrap_or_default();
@@ -263,7 +285,9 @@ fn forwarded_port(req: &RequestHeader, tls: bool) -> String {
 /// The port of `host:port` or `[v6]:port`.
 fn port_of(host: &str) -> Option<&str> {
     let after_bracket = host.rfind(']').map_or(0, |i| i + 1);
-    host[after_bracket..].rfind(':').map(|i| &host[after_bracket + i + 1..])
+    host[after_bracket..]
+        .rfind(':')
+        .map(|i| &host[after_bracket + i + 1..])
 }
 
 fn fold_x_forwarded_for(req: &mut RequestHeader) {

@@ -32,7 +32,11 @@ fn untrusted_client_headers_are_replaced() {
     ]);
     policy(ForwardedHeaders::default()).rewrite_incoming(&mut req, CLIENT, false);
     assert_eq!(get(&req, "x-forwarded-for"), None);
-    assert_eq!(get(&req, "x_forwarded_proto"), None, "underscore spellings are managed too");
+    assert_eq!(
+        get(&req, "x_forwarded_proto"),
+        None,
+        "underscore spellings are managed too"
+    );
     assert_eq!(get(&req, "x-forwarded-prefix"), None);
     assert_eq!(get(&req, "x-real-ip"), Some("10.1.2.3"));
     assert_eq!(get(&req, "x-forwarded-proto"), Some("http"));
@@ -44,20 +48,46 @@ fn untrusted_client_headers_are_replaced() {
 #[test]
 fn trusted_clients_keep_their_headers() {
     for config in [
-        ForwardedHeaders { insecure: true, ..Default::default() },
-        ForwardedHeaders { trusted_ips: vec!["10.0.0.0/8".into()], ..Default::default() },
-        ForwardedHeaders { trusted_ips: vec!["10.1.2.3".into()], ..Default::default() },
+        ForwardedHeaders {
+            insecure: true,
+            ..Default::default()
+        },
+        ForwardedHeaders {
+            trusted_ips: vec!["10.0.0.0/8".into()],
+            ..Default::default()
+        },
+        ForwardedHeaders {
+            trusted_ips: vec!["10.1.2.3".into()],
+            ..Default::default()
+        },
     ] {
-        let mut req = request(&[("Host", "a"), ("X-Forwarded-For", "1.1.1.1"), ("X-Forwarded-For", "2.2.2.2"), ("X-Forwarded-Proto", "https"), ("X-Real-Ip", "1.1.1.1")]);
+        let mut req = request(&[
+            ("Host", "a"),
+            ("X-Forwarded-For", "1.1.1.1"),
+            ("X-Forwarded-For", "2.2.2.2"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Real-Ip", "1.1.1.1"),
+        ]);
         policy(config).rewrite_incoming(&mut req, CLIENT, false);
-        assert_eq!(get(&req, "x-forwarded-for"), Some("1.1.1.1, 2.2.2.2"), "folded into one");
+        assert_eq!(
+            get(&req, "x-forwarded-for"),
+            Some("1.1.1.1, 2.2.2.2"),
+            "folded into one"
+        );
         assert_eq!(get(&req, "x-forwarded-proto"), Some("https"));
-        assert_eq!(get(&req, "x-forwarded-port"), Some("443"), "from the trusted proto");
+        assert_eq!(
+            get(&req, "x-forwarded-port"),
+            Some("443"),
+            "from the trusted proto"
+        );
         assert_eq!(get(&req, "x-real-ip"), Some("1.1.1.1"));
     }
     let mut req = request(&[("X-Forwarded-For", "1.1.1.1")]);
-    policy(ForwardedHeaders { trusted_ips: vec!["192.168.0.0/16".into()], ..Default::default() })
-        .rewrite_incoming(&mut req, CLIENT, false);
+    policy(ForwardedHeaders {
+        trusted_ips: vec!["192.168.0.0/16".into()],
+        ..Default::default()
+    })
+    .rewrite_incoming(&mut req, CLIENT, false);
     assert_eq!(get(&req, "x-forwarded-for"), None);
 }
 
@@ -74,11 +104,17 @@ fn websocket_and_tls_protocols() {
 #[test]
 fn connection_named_headers_are_removed_except_managed_and_kept() {
     let mut req = request(&[
-        ("Connection", "keep-alive, X-Secret, X-Forwarded-Host, X-Keep"),
+        (
+            "Connection",
+            "keep-alive, X-Secret, X-Forwarded-Host, X-Keep",
+        ),
         ("X-Secret", "1"),
         ("X-Keep", "1"),
     ]);
-    let config = ForwardedHeaders { connection: vec!["X-Keep".into()], ..Default::default() };
+    let config = ForwardedHeaders {
+        connection: vec!["X-Keep".into()],
+        ..Default::default()
+    };
     policy(config).rewrite_incoming(&mut req, CLIENT, false);
     assert_eq!(get(&req, "x-secret"), None);
     assert_eq!(get(&req, "x-keep"), Some("1"));
@@ -88,8 +124,11 @@ fn connection_named_headers_are_removed_except_managed_and_kept() {
 #[test]
 fn scheme_headers_on_request() {
     let mut req = request(&[]);
-    policy(ForwardedHeaders { add_x_forwarded_scheme_headers: true, ..Default::default() })
-        .rewrite_incoming(&mut req, CLIENT, false);
+    policy(ForwardedHeaders {
+        add_x_forwarded_scheme_headers: true,
+        ..Default::default()
+    })
+    .rewrite_incoming(&mut req, CLIENT, false);
     assert_eq!(get(&req, "x-forwarded-scheme"), Some("http"));
     assert_eq!(get(&req, "x-scheme"), Some("http"));
     assert_eq!(get(&req, "x-forwarded-port"), Some("80"));
@@ -107,7 +146,13 @@ fn upstream_stage_strips_hop_by_hop_and_appends_client() {
         ("X-Forwarded-For", "1.1.1.1"),
     ]);
     prepare_upstream(&mut req, CLIENT, true);
-    for gone in ["connection", "x-private", "keep-alive", "proxy-authorization", "upgrade"] {
+    for gone in [
+        "connection",
+        "x-private",
+        "keep-alive",
+        "proxy-authorization",
+        "upgrade",
+    ] {
         assert_eq!(get(&req, gone), None, "{gone}");
     }
     assert_eq!(get(&req, "te"), Some("trailers"));
@@ -136,7 +181,14 @@ fn response_hop_by_hop_removed() {
 
 #[test]
 fn bad_trusted_ip_is_named() {
-    let err = ForwardedPolicy::new(&ForwardedHeaders { trusted_ips: vec!["10.0.0.0/99".into()], ..Default::default() }, "h").unwrap_err();
+    let err = ForwardedPolicy::new(
+        &ForwardedHeaders {
+            trusted_ips: vec!["10.0.0.0/99".into()],
+            ..Default::default()
+        },
+        "h",
+    )
+    .unwrap_err();
     assert!(err.contains("10.0.0.0/99"), "{err}");
 }
 
