@@ -38,6 +38,9 @@ pub struct Decoded {
 
 /// Objects that must pass a check beyond decoding (e.g. exactly one service type).
 trait Check {
+    /// The field the check is about, appended to the key of its errors.
+    const CHECKED_FIELD: Option<&'static str> = None;
+
     fn check(&self) -> Result<(), String> {
         Ok(())
     }
@@ -50,8 +53,21 @@ macro_rules! kind_check {
     ($($ty:ty),*) => { $(impl Check for $ty { fn check(&self) -> Result<(), String> { self.kind().map(|_| ()) } })* };
 }
 
+/// A router needs a rule that compiles (v3 syntax).
+impl Check for crate::dynamic::Router {
+    const CHECKED_FIELD: Option<&'static str> = Some("rule");
+
+    fn check(&self) -> Result<(), String> {
+        match self.rule.as_deref().filter(|r| !r.trim().is_empty()) {
+            None => Err("the router has no rule".into()),
+            Some(rule) => crate::rule::Rule::parse(rule)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 no_check!(
-    crate::dynamic::Router,
     crate::dynamic::ServersTransport,
     crate::dynamic::TcpRouter,
     crate::dynamic::TcpServersTransport,
@@ -82,6 +98,10 @@ impl Decoder<'_> {
             Ok(object) => match object.check() {
                 Ok(()) => Some(object),
                 Err(message) => {
+                    let key = match T::CHECKED_FIELD {
+                        Some(field) => format!("{key}/{field}"),
+                        None => key,
+                    };
                     self.error(key, message);
                     None
                 }
@@ -342,6 +362,77 @@ fn merge_named<C, T: PartialEq>(
         }
     }
     merged
+}
+
+/// For every object rejected in `next` that `previous` (the same source's last applied
+/// configuration) had, keeps the previous version, so a broken edit never takes down what was
+/// working; the error says so. An object that is simply gone from `next` stays gone.
+pub fn keep_last_good(previous: &Configuration, next: &mut Decoded) {
+    let mut kept = Vec::new();
+    for (index, error) in next.errors.iter().enumerate() {
+        let config = &mut next.config;
+        let restored = restore(previous, config, &error.key);
+        if restored {
+            kept.push(index);
+        }
+    }
+    for index in kept {
+        next.errors[index]
+            .message
+            .push_str("; its last good version stays in service");
+    }
+}
+
+/// Copies the object that `key` points into from `previous` to `next` when `next` lacks it.
+fn restore(previous: &Configuration, next: &mut Configuration, key: &str) -> bool {
+    macro_rules! sections {
+        ($($scope:ident . $field:ident => $prefix:literal),* $(,)?) => {$(
+            if let Some(old) = previous.$scope.as_ref() {
+                if restore_named(&old.$field, &mut next.$scope.get_or_insert_with(Default::default).$field, $prefix, key) {
+                    return true;
+                }
+            }
+        )*};
+    }
+    sections!(
+        http.routers => "http/routers",
+        http.services => "http/services",
+        http.middlewares => "http/middlewares",
+        http.servers_transports => "http/serversTransports",
+        tcp.routers => "tcp/routers",
+        tcp.services => "tcp/services",
+        tcp.middlewares => "tcp/middlewares",
+        tcp.servers_transports => "tcp/serversTransports",
+        udp.routers => "udp/routers",
+        udp.services => "udp/services",
+        tls.options => "tls/options",
+        tls.stores => "tls/stores",
+    );
+    false
+}
+
+fn restore_named<T: Clone>(
+    previous: &BTreeMap<String, T>,
+    next: &mut BTreeMap<String, T>,
+    prefix: &str,
+    key: &str,
+) -> bool {
+    let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    let found = previous.iter().find(|(name, _)| {
+        rest == name.as_str()
+            || rest
+                .strip_prefix(name.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    });
+    match found {
+        Some((name, object)) if !next.contains_key(name) => {
+            next.insert(name.clone(), object.clone());
+            true
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! `server` assembles entrypoints, providers and the config applier; `proxy` is the request
 //! path; `runtime` the compiled configuration it reads.
 
+pub mod api;
 pub mod defaults;
 pub mod logging;
 pub mod providers;

@@ -3,13 +3,13 @@
 
 use crate::providers::{file, ConfigApplier, ProviderUpdate};
 use crate::proxy::forwarded::ForwardedPolicy;
-use crate::proxy::{EntryPointProxy, PingEndpoint};
+use crate::proxy::{EntryPointProxy, InternalEndpoints, PingEndpoint};
 use crate::runtime::{CompileContext, Snapshot};
 use crate::whoami::Whoami;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::dynamic_decode::Decoded;
-use control::static_config::StaticConfig;
+use control::static_config::{StaticConfig, INTERNAL_ENTRYPOINT};
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, Server, ShutdownWatch};
@@ -131,6 +131,8 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     server.bootstrap();
 
     let terminating = Arc::new(AtomicBool::new(false));
+    let api_enabled = config.api.as_ref().is_some_and(|a| a.insecure);
+    let shared_config = Arc::new(config.clone());
     let server_name = gethostname::gethostname().to_string_lossy().into_owned();
     let ping_entry_point = config
         .ping
@@ -145,11 +147,14 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         let entry_point = &config.entry_points[name];
         let forwarded = ForwardedPolicy::new(&entry_point.forwarded_headers, &server_name)
             .map_err(|e| anyhow::anyhow!("entryPoints/{name}/forwardedHeaders/{e}"))?;
-        let ping = (ping_entry_point.as_deref() == Some(name.as_str())).then(|| PingEndpoint {
-            terminating_status,
-            terminating: terminating.clone(),
-        });
-        let proxy = EntryPointProxy::new(index, snapshot.clone(), forwarded, ping);
+        let internal = InternalEndpoints {
+            ping: (ping_entry_point.as_deref() == Some(name.as_str())).then(|| PingEndpoint {
+                terminating_status,
+                terminating: terminating.clone(),
+            }),
+            api: (api_enabled && name == INTERNAL_ENTRYPOINT).then(|| shared_config.clone()),
+        };
+        let proxy = EntryPointProxy::new(index, snapshot.clone(), forwarded, internal);
         let mut service = pingora::proxy::http_proxy_service_with_name(
             &server.configuration,
             proxy,

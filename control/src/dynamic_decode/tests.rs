@@ -37,6 +37,7 @@ http:
     );
     let http = decoded.config.http.as_ref().unwrap();
     assert_eq!(http.routers.keys().collect::<Vec<_>>(), ["good"]);
+    // (a router whose rule does not compile is covered by `bad_rules_are_object_errors`)
     assert_eq!(http.services.keys().collect::<Vec<_>>(), ["svc"]);
     assert_eq!(http.middlewares.keys().collect::<Vec<_>>(), ["strip"]);
     let errors: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
@@ -111,7 +112,12 @@ fn every_traefik_kv_key_decodes() {
             .trim_start_matches("traefik/")
             .split('/')
             .collect();
-        tree.set_path(&segments, Node::Scalar(value.trim().to_string()));
+        // The reference's placeholder "foobar" is no HTTP rule; give routers a real one.
+        let value = match segments.as_slice() {
+            ["http", "routers", _, "rule"] => "Path(`/`)",
+            _ => value.trim(),
+        };
+        tree.set_path(&segments, Node::Scalar(value.to_string()));
         count += 1;
     }
     assert!(count > 400, "only {count} keys read");
@@ -142,4 +148,57 @@ fn merging_keeps_identical_and_drops_conflicting_objects() {
     assert_eq!(merged.errors.len(), 1);
     assert_eq!(merged.errors[0].origin, "a.yml, b.yml");
     assert_eq!(merged.errors[0].key, "http/routers/clash");
+}
+
+#[test]
+fn bad_rules_are_object_errors() {
+    let decoded = decode_yaml("http:\n  routers:\n    ok: {rule: Path(`/`), service: s}\n    bad: {rule: Hots(`a`), service: s}\n    none: {service: s}\n");
+    let keys: Vec<&str> = decoded.errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["http/routers/bad/rule", "http/routers/none/rule"]);
+    assert!(
+        decoded.errors[0].message.contains("Hots"),
+        "{}",
+        decoded.errors[0]
+    );
+    assert_eq!(decoded.config.http.unwrap().routers.len(), 1);
+}
+
+#[test]
+fn broken_objects_keep_their_last_good_version() {
+    let before = decode_yaml("http:\n  routers:\n    a: {rule: Path(`/a`), service: s}\n    b: {rule: Path(`/b`), service: s}\n    c: {rule: Path(`/c`), service: s}\n  services:\n    s: {loadBalancer: {servers: [{url: 'http://x'}]}}\n");
+    let mut after = decode_yaml("http:\n  routers:\n    a: {rule: Path(`/a2`), service: s}\n    b: {rule: Paht(`/b`), service: s}\n  services:\n    s: {loadBalancer: {servers: [{url: 'http://x'}], colour: red}}\n    new: {loadBalancer: {bogus: 1}}\n");
+    keep_last_good(&before.config, &mut after);
+    let http = after.config.http.as_ref().unwrap();
+    assert_eq!(
+        http.routers["a"].rule.as_deref(),
+        Some("Path(`/a2`)"),
+        "a valid change applies"
+    );
+    assert_eq!(
+        http.routers["b"].rule.as_deref(),
+        Some("Path(`/b`)"),
+        "a broken change keeps the old version"
+    );
+    assert!(
+        !http.routers.contains_key("c"),
+        "a removed object is removed"
+    );
+    assert!(http.services.contains_key("s"));
+    assert!(
+        !http.services.contains_key("new"),
+        "nothing to fall back to"
+    );
+    let messages: Vec<String> = after.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(
+        messages[0].contains("http/routers/b/rule")
+            && messages[0].ends_with("its last good version stays in service"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("http/services/s/loadBalancer/colour")
+            && messages[1].ends_with("stays in service"),
+        "{messages:#?}"
+    );
+    assert!(!messages[2].contains("stays in service"), "{messages:#?}");
 }

@@ -45,7 +45,7 @@ impl ConfigApplier {
 
     /// Applies one update; returns whether a new snapshot was published.
     pub fn apply(&mut self, update: ProviderUpdate) -> bool {
-        let decoded = match update.result {
+        let mut decoded = match update.result {
             Ok(decoded) => decoded,
             Err(message) => {
                 tracing::error!(

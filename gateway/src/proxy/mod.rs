@@ -10,6 +10,7 @@ use crate::runtime::Snapshot;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::rule::{normalize_host, normalize_path, RequestView};
+use control::static_config::StaticConfig;
 use forwarded::ForwardedPolicy;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -34,7 +35,16 @@ pub struct EntryPointProxy {
     index: usize,
     snapshot: Arc<ArcSwap<Snapshot>>,
     forwarded: ForwardedPolicy,
-    ping: Option<PingEndpoint>,
+    internal: InternalEndpoints,
+}
+
+/// What the gateway itself serves on an entrypoint (Traefik's `@internal` services).
+#[derive(Default)]
+pub struct InternalEndpoints {
+    /// `/ping`.
+    pub ping: Option<PingEndpoint>,
+    /// `/api/...`, answered from the static configuration and the current snapshot.
+    pub api: Option<Arc<StaticConfig>>,
 }
 
 impl EntryPointProxy {
@@ -43,14 +53,52 @@ impl EntryPointProxy {
         index: usize,
         snapshot: Arc<ArcSwap<Snapshot>>,
         forwarded: ForwardedPolicy,
-        ping: Option<PingEndpoint>,
+        internal: InternalEndpoints,
     ) -> Self {
         Self {
             index,
             snapshot,
             forwarded,
-            ping,
+            internal,
         }
+    }
+
+    /// Answers `/ping` and `/api/...` when this entrypoint serves them; true when answered.
+    async fn serve_internal(&self, session: &mut Session) -> Result<bool> {
+        let req = session.req_header();
+        if !(req.method == http::Method::GET || req.method == http::Method::HEAD) {
+            return Ok(false);
+        }
+        let path = req.uri.path();
+        if let (Some(ping), "/ping") = (&self.internal.ping, path) {
+            let (status, body): (u16, &'static [u8]) = if ping.terminating.load(Ordering::Relaxed) {
+                (
+                    ping.terminating_status,
+                    responses::status_text(ping.terminating_status),
+                )
+            } else {
+                (200, b"OK")
+            };
+            responses::respond(session, status, body, false).await?;
+            return Ok(true);
+        }
+        let Some(config) = &self.internal.api else {
+            return Ok(false);
+        };
+        let answer = {
+            let snapshot = self.snapshot.load();
+            crate::api::handle(&snapshot, config, path, req.uri.query().unwrap_or(""))
+        };
+        let Some(answer) = answer else {
+            return Ok(false);
+        };
+        let mut header = ResponseHeader::build(answer.status, Some(3))?;
+        header.insert_header("Content-Type", "application/json")?;
+        if let Some(next) = answer.next_page {
+            header.insert_header("X-Next-Page", next)?;
+        }
+        responses::write(session, header, answer.body.into()).await?;
+        Ok(true)
     }
 }
 
@@ -94,23 +142,8 @@ impl ProxyHttp for EntryPointProxy {
         self.forwarded
             .rewrite_incoming(session.req_header_mut(), ctx.client_ip, false);
 
-        if let Some(ping) = &self.ping {
-            let req = session.req_header();
-            if req.uri.path() == "/ping"
-                && (req.method == http::Method::GET || req.method == http::Method::HEAD)
-            {
-                let (status, body): (u16, &'static [u8]) =
-                    if ping.terminating.load(Ordering::Relaxed) {
-                        (
-                            ping.terminating_status,
-                            responses::status_text(ping.terminating_status),
-                        )
-                    } else {
-                        (200, b"OK")
-                    };
-                responses::respond(session, status, body, false).await?;
-                return Ok(true);
-            }
+        if self.serve_internal(session).await? {
+            return Ok(true);
         }
 
         // The path Traefik's entrypoint routes on and forwards: escapes normalized, dot
@@ -240,6 +273,17 @@ impl ProxyHttp for EntryPointProxy {
     ) -> Result<()> {
         forwarded::clean_response(upstream_response);
         Ok(())
+    }
+
+    /// Failed forwards are logged by [`Self::fail_to_proxy`] at DEBUG, as Traefik does,
+    /// not by Pingora at ERROR on every request.
+    fn suppress_error_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestContext,
+        _error: &Error,
+    ) -> bool {
+        true
     }
 
     async fn fail_to_proxy(

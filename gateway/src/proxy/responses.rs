@@ -19,19 +19,23 @@ pub async fn respond(
     nosniff: bool,
 ) -> Result<()> {
     let mut header = ResponseHeader::build(status, Some(4))?;
-    header.insert_header("content-type", "text/plain; charset=utf-8")?;
+    header.insert_header("Content-Type", "text/plain; charset=utf-8")?;
     if nosniff {
-        header.insert_header("x-content-type-options", "nosniff")?;
+        header.insert_header("X-Content-Type-Options", "nosniff")?;
     }
-    header.insert_header("content-length", body.len())?;
+    write(session, header, Bytes::from_static(body)).await
+}
+
+/// Writes a complete answer with `header` (to which `Content-Length` is added) and `body`;
+/// a HEAD request gets the header alone.
+pub async fn write(session: &mut Session, mut header: ResponseHeader, body: Bytes) -> Result<()> {
+    header.insert_header("Content-Length", body.len())?;
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(header), head_only)
         .await?;
     if !head_only {
-        session
-            .write_response_body(Some(Bytes::from_static(body)), true)
-            .await?;
+        session.write_response_body(Some(body), true).await?;
     }
     Ok(())
 }

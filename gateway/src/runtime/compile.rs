@@ -39,6 +39,7 @@ struct Compiler<'a> {
     transports: HashMap<String, Result<TransportSettings, String>>,
     built: HashMap<String, Result<Arc<ServiceHandler>, String>>,
     in_progress: HashSet<String>,
+    references: HashMap<(ObjectKind, String), Vec<String>>,
     status: ConfigStatus,
 }
 
@@ -49,26 +50,26 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
         transports: HashMap::new(),
         built: HashMap::new(),
         in_progress: HashSet::new(),
+        references: HashMap::new(),
         status: ConfigStatus::default(),
     };
     let mut routers: Vec<(String, &str, &Router)> = Vec::new();
     let mut middlewares: BTreeMap<String, &str> = BTreeMap::new();
     for (provider, decoded) in providers {
-        compiler
-            .status
-            .decode_errors
-            .extend(decoded.errors.iter().cloned());
         let Some(http) = &decoded.config.http else {
             continue;
         };
         for (name, transport) in &http.servers_transports {
             let qualified = qualify(name, provider);
             let settings = transport_settings(transport);
+            let outcome = settings.as_ref().map(|_| Vec::new()).map_err(Clone::clone);
             compiler.status.record(
                 ObjectKind::ServersTransport,
                 &qualified,
                 provider,
-                settings.as_ref().err().cloned(),
+                transport,
+                outcome,
+                Vec::new(),
             );
             compiler.transports.insert(qualified, settings);
         }
@@ -85,9 +86,11 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
                 ObjectKind::Middleware,
                 &qualified,
                 provider,
-                Some(format!(
+                middleware,
+                Err(format!(
                     "middleware type {kind} is not supported by this gateway yet"
                 )),
+                Vec::new(),
             );
         }
         for (name, router) in &http.routers {
@@ -109,29 +112,36 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
             provider,
             router,
         );
-        let error = match compiled {
+        if let Some(service) = &router.service {
+            compiler.refer(ObjectKind::Service, qualify(service, provider), &name);
+        }
+        for middleware in &router.middlewares {
+            compiler.refer(ObjectKind::Middleware, qualify(middleware, provider), &name);
+        }
+        let (outcome, using) = match compiled {
             Ok(CompiledRouter {
                 route,
                 entry_points,
                 warnings,
             }) => {
+                let using = entry_points
+                    .iter()
+                    .map(|&index| context.entry_points[index].clone())
+                    .collect();
                 for index in entry_points {
                     tables[index].push(route.clone());
                 }
-                compiler.status.record_with_warnings(
-                    ObjectKind::Router,
-                    &name,
-                    provider,
-                    None,
-                    warnings,
-                );
-                continue;
+                (Ok(warnings), using)
             }
-            Err(error) => error,
+            Err(error) => (Err(error), Vec::new()),
         };
         compiler
             .status
-            .record(ObjectKind::Router, &name, provider, Some(error));
+            .record(ObjectKind::Router, &name, provider, router, outcome, using);
+    }
+    compiler.apply_references();
+    for (provider, decoded) in providers {
+        attach_decode_errors(&mut compiler.status, provider, &decoded.errors);
     }
     Snapshot {
         tables: tables.into_iter().map(RouterTable::new).collect(),
@@ -228,6 +238,62 @@ struct CompiledRouter {
     warnings: Vec<String>,
 }
 
+/// Shows objects rejected at decoding in the status: as a rejected change on the object when
+/// its last good version is still served, else as a disabled object of its own. Errors outside
+/// the HTTP objects are kept in `decode_errors`.
+fn attach_decode_errors(
+    status: &mut ConfigStatus,
+    provider: &str,
+    errors: &[control::dynamic_decode::ConfigError],
+) {
+    const SECTIONS: [(&str, ObjectKind); 4] = [
+        ("http/routers/", ObjectKind::Router),
+        ("http/services/", ObjectKind::Service),
+        ("http/middlewares/", ObjectKind::Middleware),
+        ("http/serversTransports/", ObjectKind::ServersTransport),
+    ];
+    for error in errors {
+        let Some((kind, rest)) = SECTIONS
+            .iter()
+            .find_map(|(prefix, kind)| error.key.strip_prefix(prefix).map(|rest| (*kind, rest)))
+        else {
+            status.decode_errors.push(error.clone());
+            continue;
+        };
+        let message = format!("{}: {}", error.key, error.message);
+        let existing = status.objects.iter_mut().find(|o| {
+            o.kind == kind
+                && o.provider == provider
+                && o.name
+                    .strip_suffix(provider)
+                    .and_then(|n| n.strip_suffix('@'))
+                    .is_some_and(|name| {
+                        rest == name || rest.strip_prefix(name).is_some_and(|r| r.starts_with('/'))
+                    })
+        });
+        match existing {
+            Some(object) => {
+                object.error.push(message);
+                object.rejected_change = true;
+                if object.status == "enabled" {
+                    object.status = "warning";
+                }
+            }
+            None => {
+                let name = rest.split('/').next().unwrap_or(rest);
+                status.record(
+                    kind,
+                    &qualify(name, provider),
+                    provider,
+                    &(),
+                    Err(message),
+                    Vec::new(),
+                );
+            }
+        }
+    }
+}
+
 fn transport_settings(transport: &ServersTransport) -> Result<TransportSettings, String> {
     let unsupported = [
         (!transport.root_cas.is_empty(), "rootCAs"),
@@ -250,12 +316,27 @@ fn transport_settings(transport: &ServersTransport) -> Result<TransportSettings,
 }
 
 impl Compiler<'_> {
+    /// Notes that `by` refers to the object `name` of `kind` (Traefik's `usedBy`).
+    fn refer(&mut self, kind: ObjectKind, name: String, by: &str) {
+        self.references
+            .entry((kind, name))
+            .or_default()
+            .push(by.to_string());
+    }
+
+    /// Copies the references noted during compilation into the objects' statuses.
+    fn apply_references(&mut self) {
+        for object in &mut self.status.objects {
+            if let Some(by) = self.references.remove(&(object.kind, object.name.clone())) {
+                object.links = by;
+            }
+        }
+    }
+
     /// Builds (once) the service with this qualified name, following `weighted` references.
     fn service(&mut self, name: &str) -> Result<Arc<ServiceHandler>, String> {
         if let Some(built) = self.built.get(name) {
-            return built
-                .clone()
-                .map_err(|_| "the service has errors".to_string());
+            return built.clone();
         }
         let Some(&(provider, service)) = self.services.get(name) else {
             return Err("does not exist".into());
@@ -264,14 +345,19 @@ impl Compiler<'_> {
             return Err("services refer to each other in a cycle".into());
         }
         let mut warnings = Vec::new();
-        let result = self.build(provider, service, &mut warnings);
+        let result = self.build(name, provider, service, &mut warnings);
         self.in_progress.remove(name);
-        self.status.record_with_warnings(
+        let outcome = match &result {
+            Ok(_) => Ok(warnings),
+            Err(error) => Err(error.clone()),
+        };
+        self.status.record(
             ObjectKind::Service,
             name,
             provider,
-            result.as_ref().err().cloned(),
-            warnings,
+            service,
+            outcome,
+            Vec::new(),
         );
         self.built.insert(name.to_string(), result.clone());
         result
@@ -279,6 +365,7 @@ impl Compiler<'_> {
 
     fn build(
         &mut self,
+        parent: &str,
         provider: &str,
         service: &Service,
         warnings: &mut Vec<String>,
@@ -354,6 +441,7 @@ impl Compiler<'_> {
                     .as_deref()
                     .ok_or_else(|| format!("services/{index} has no name"))?;
                 let qualified = qualify(child_name, provider);
+                self.refer(ObjectKind::Service, qualified.clone(), parent);
                 let handler = self
                     .service(&qualified)
                     .map_err(|e| format!("service {qualified:?}: {e}"))?;
@@ -373,3 +461,6 @@ impl Compiler<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use control::dynamic_decode::ConfigError;
 use serde::Serialize;
 
 /// The kind of a configuration object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ObjectKind {
     /// `http.routers`.
@@ -19,7 +19,7 @@ pub enum ObjectKind {
 }
 
 /// The state of one object, as Traefik's API reports it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObjectStatus {
     /// Its kind.
     pub kind: ObjectKind,
@@ -30,38 +30,40 @@ pub struct ObjectStatus {
     /// `enabled`, `warning` or `disabled`.
     pub status: &'static str,
     /// Why it is disabled, or its warnings.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error: Vec<String>,
+    /// Its dynamic configuration, serialized with Traefik's field names.
+    pub config: serde_json::Value,
+    /// Routers: the entrypoints serving it. Services and middlewares: who refers to them.
+    pub links: Vec<String>,
+    /// Its latest change was rejected; the previous version is served.
+    pub rejected_change: bool,
 }
 
-/// Every object's state, plus the objects that could not even be decoded.
+/// Every object's state, plus decoding errors that belong to no HTTP object.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigStatus {
-    /// Objects left out at decoding (unknown field, bad value...).
+    /// Decoding errors outside the HTTP objects (unknown sections, TCP, UDP, TLS objects).
     pub decode_errors: Vec<ConfigError>,
     /// Objects that decoded, in compile order.
     pub objects: Vec<ObjectStatus>,
 }
 
 impl ConfigStatus {
-    /// Records an object that is enabled (`error: None`) or disabled.
-    pub fn record(&mut self, kind: ObjectKind, name: &str, provider: &str, error: Option<String>) {
-        self.record_with_warnings(kind, name, provider, error, Vec::new());
-    }
-
-    /// Records an object with warnings (enabled) or an error (disabled).
-    pub fn record_with_warnings(
+    /// Records an object that is enabled (`outcome` `Ok` with its warnings, if any) or
+    /// disabled (`Err`), with its configuration.
+    pub fn record(
         &mut self,
         kind: ObjectKind,
         name: &str,
         provider: &str,
-        error: Option<String>,
-        warnings: Vec<String>,
+        config: &impl Serialize,
+        outcome: Result<Vec<String>, String>,
+        links: Vec<String>,
     ) {
-        let (status, error) = match error {
-            Some(error) => ("disabled", vec![error]),
-            None if warnings.is_empty() => ("enabled", warnings),
-            None => ("warning", warnings),
+        let (status, error) = match outcome {
+            Err(error) => ("disabled", vec![error]),
+            Ok(warnings) if warnings.is_empty() => ("enabled", warnings),
+            Ok(warnings) => ("warning", warnings),
         };
         self.objects.push(ObjectStatus {
             kind,
@@ -69,10 +71,14 @@ impl ConfigStatus {
             provider: provider.to_string(),
             status,
             error,
+            config: serde_json::to_value(config).unwrap_or_default(),
+            links,
+            rejected_change: false,
         });
     }
 
-    /// One line per problem, for the log: decode errors, then disabled objects, then warnings.
+    /// One line per problem, for the log: ERROR for what is not served as configured (a
+    /// disabled object, a rejected change), WARN for warnings.
     pub fn problems(&self) -> impl Iterator<Item = (tracing::Level, String)> + '_ {
         let decode = self
             .decode_errors
@@ -83,7 +89,7 @@ impl ConfigStatus {
             .iter()
             .filter(|o| o.status != "enabled")
             .flat_map(|o| {
-                let level = if o.status == "disabled" {
+                let level = if o.status == "disabled" || o.rejected_change {
                     tracing::Level::ERROR
                 } else {
                     tracing::Level::WARN

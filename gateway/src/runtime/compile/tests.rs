@@ -1,0 +1,145 @@
+//! Tests of compilation: references, unsupported features and error isolation.
+
+use super::*;
+use crate::runtime::status::ObjectStatus;
+use control::decode::from_yaml_str;
+use control::dynamic_decode::decode_dynamic;
+
+fn compile_yaml(yaml: &str) -> Snapshot {
+    let decoded = decode_dynamic(&from_yaml_str(yaml).unwrap(), "dyn.yml");
+    let context = CompileContext {
+        entry_points: vec!["web".into(), "admin".into()],
+        default_entry_points: vec!["web".into()],
+    };
+    compile(&context, &[("file".into(), Arc::new(decoded))])
+}
+
+fn object<'a>(snapshot: &'a Snapshot, kind: ObjectKind, name: &str) -> &'a ObjectStatus {
+    snapshot
+        .status
+        .objects
+        .iter()
+        .find(|o| o.kind == kind && o.name == name)
+        .unwrap_or_else(|| panic!("no {kind:?} {name}: {:#?}", snapshot.status.objects))
+}
+
+const SERVICES: &str = "
+  services:
+    svc: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}
+    loop-a: {weighted: {services: [{name: loop-b}]}}
+    loop-b: {weighted: {services: [{name: loop-a}]}}
+    mirror: {mirroring: {service: svc}}
+    checked: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}], healthCheck: {path: /health}}}
+";
+
+#[test]
+fn each_router_fails_alone_with_its_reason() {
+    let snapshot = compile_yaml(&format!(
+        "http:
+  routers:
+    ok: {{rule: Path(`/ok`), service: svc}}
+    missing: {{rule: Path(`/m`), service: nope}}
+    cycle: {{rule: Path(`/c`), service: loop-a}}
+    mirrored: {{rule: Path(`/x`), service: mirror}}
+    guarded: {{rule: Path(`/g`), service: svc, middlewares: [auth]}}
+    tls: {{rule: Path(`/t`), service: svc, tls: {{}}}}
+    elsewhere: {{rule: Path(`/e`), service: svc, entryPoints: [admin, ghost]}}
+    checked: {{rule: Path(`/h`), service: checked}}
+  middlewares:
+    auth: {{basicAuth: {{users: ['u:p']}}}}
+{SERVICES}"
+    ));
+    let status = |name: &str| object(&snapshot, ObjectKind::Router, name);
+    assert_eq!(status("ok@file").status, "enabled");
+    assert_eq!(status("ok@file").links, ["web"]);
+    assert_eq!(
+        status("missing@file").error,
+        [r#"service "nope@file": does not exist"#]
+    );
+    assert!(
+        status("cycle@file").error[0].contains("cycle"),
+        "{:?}",
+        status("cycle@file")
+    );
+    assert!(
+        status("mirrored@file").error[0].contains("mirroring is not supported"),
+        "{:?}",
+        status("mirrored@file")
+    );
+    assert!(
+        status("guarded@file").error[0].contains("basicAuth is not supported"),
+        "{:?}",
+        status("guarded@file")
+    );
+    assert!(status("tls@file").error[0].contains("TLS"));
+    assert_eq!(status("elsewhere@file").status, "warning");
+    assert_eq!(
+        status("elsewhere@file").error,
+        [r#"entryPoint "ghost" doesn't exist"#]
+    );
+    assert_eq!(status("elsewhere@file").links, ["admin"]);
+    assert_eq!(status("checked@file").status, "enabled");
+    assert_eq!(
+        object(&snapshot, ObjectKind::Service, "checked@file").status,
+        "warning"
+    );
+    assert_eq!(
+        object(&snapshot, ObjectKind::Service, "svc@file").links,
+        ["elsewhere@file", "guarded@file", "ok@file", "tls@file"]
+    );
+    assert_eq!(
+        object(&snapshot, ObjectKind::Middleware, "auth@file").status,
+        "disabled"
+    );
+
+    assert_eq!(snapshot.table(0).unwrap().len(), 2, "ok and checked on web");
+    assert_eq!(snapshot.table(1).unwrap().len(), 1, "elsewhere on admin");
+}
+
+#[test]
+fn decode_errors_show_as_disabled_objects() {
+    let snapshot = compile_yaml("http:\n  routers:\n    bad: {rule: Hots(`a`), service: svc}\n  services:\n    svc: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}\n    odd: {loadBalancer: {colour: red}}\nhtp: {}\n");
+    let bad = object(&snapshot, ObjectKind::Router, "bad@file");
+    assert_eq!(bad.status, "disabled");
+    assert!(
+        bad.error[0].starts_with("http/routers/bad/rule: "),
+        "{bad:?}"
+    );
+    assert_eq!(
+        object(&snapshot, ObjectKind::Service, "odd@file").status,
+        "disabled"
+    );
+    assert_eq!(
+        snapshot.status.decode_errors.len(),
+        1,
+        "the unknown section"
+    );
+    assert_eq!(snapshot.status.decode_errors[0].key, "htp");
+}
+
+#[test]
+fn references_can_name_their_provider() {
+    let snapshot = compile_yaml("http:\n  routers:\n    r: {rule: Path(`/`), service: svc@file}\n    s: {rule: Path(`/s`), service: svc@other}\n  services:\n    svc: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}\n");
+    assert_eq!(
+        object(&snapshot, ObjectKind::Router, "r@file").status,
+        "enabled"
+    );
+    assert_eq!(
+        object(&snapshot, ObjectKind::Router, "s@file").error,
+        [r#"service "svc@other": does not exist"#]
+    );
+}
+
+#[test]
+fn bad_server_urls_and_transports_disable_their_service() {
+    let snapshot = compile_yaml("http:\n  services:\n    a: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}, {url: 'nope:80'}]}}\n    b: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}], serversTransport: ghost}}\n    c: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}], serversTransport: st}}\n  serversTransports:\n    st: {forwardingTimeouts: {dialTimeout: 1s}}\n");
+    assert!(object(&snapshot, ObjectKind::Service, "a@file").error[0].starts_with("servers/1: "));
+    assert_eq!(
+        object(&snapshot, ObjectKind::Service, "b@file").error,
+        [r#"serversTransport "ghost@file" does not exist"#]
+    );
+    assert_eq!(
+        object(&snapshot, ObjectKind::Service, "c@file").status,
+        "enabled"
+    );
+}
