@@ -55,6 +55,9 @@ impl ConfigApplier {
                 return false;
             }
         };
+        if let Some(previous) = self.current.get(update.provider) {
+            control::dynamic_decode::keep_last_good(&previous.config, &mut decoded);
+        }
         if self
             .current
             .get(update.provider)
