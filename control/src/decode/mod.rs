@@ -5,7 +5,7 @@ mod de;
 mod node;
 
 pub use de::{parse_go_bool, DecodeError};
-pub use node::{from_file_text, from_toml_str, from_yaml_str, Node};
+pub use node::{from_file_text, from_toml_str, from_yaml_str, line_of_key, Node};
 
 use de::{NodeDeserializer, Unknown};
 use serde::de::DeserializeOwned;

@@ -189,6 +189,48 @@ pub fn from_file_text(file_name: &str, text: &str) -> Result<Node, String> {
     }
 }
 
+/// Best-effort 1-based line of the key at slash-separated `path` in a YAML or TOML document:
+/// each name segment is searched, ignoring case, from the line of the previous one (list
+/// indices are skipped). `None` when a segment is not found.
+pub fn line_of_key(text: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut found = None;
+    for segment in path
+        .split('/')
+        .filter(|s| !s.is_empty() && s.parse::<usize>().is_err())
+    {
+        let index = (from..lines.len()).find(|&i| line_names(lines[i], segment))?;
+        found = Some(index);
+        from = index;
+    }
+    found.map(|index| index + 1)
+}
+
+/// Whether a line defines `name`: `name:` / `name =` (quoted or not, maybe after `- `), or a
+/// TOML table header `[a.name.b]`.
+fn line_names(line: &str, name: &str) -> bool {
+    let trimmed = line.trim_start().trim_start_matches("- ").trim_start();
+    if let Some(header) = trimmed.strip_prefix('[') {
+        let header = header
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("");
+        return header
+            .split('.')
+            .any(|part| part.trim().trim_matches('"').eq_ignore_ascii_case(name));
+    }
+    let key = trimmed.trim_start_matches(['"', '\'']);
+    if key.len() < name.len() || !key[..name.len()].eq_ignore_ascii_case(name) {
+        return false;
+    }
+    let rest = key[name.len()..]
+        .trim_start_matches(['"', '\''])
+        .trim_start();
+    rest.starts_with(':') || rest.starts_with('=')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +286,19 @@ mod tests {
         assert_eq!(a.get("b"), Some(&scalar("1")));
         assert_eq!(a.get("c"), Some(&scalar("3")));
         assert_eq!(a.get("d"), Some(&scalar("4")));
+    }
+
+    #[test]
+    fn keys_are_located() {
+        let yaml = "log:\n  level: x\nentryPoints:\n  web:\n    address: nowhere\n  other:\n    address: ':1'\n";
+        assert_eq!(line_of_key(yaml, "entryPoints/web/address"), Some(5));
+        assert_eq!(line_of_key(yaml, "entryPoints/other/address"), Some(7));
+        assert_eq!(line_of_key(yaml, "log/level"), Some(2));
+        assert_eq!(line_of_key(yaml, "ping"), None);
+        let toml = "[log]\nlevel = 1\n[entryPoints.web]\naddress = \"x\"\n";
+        assert_eq!(line_of_key(toml, "entryPoints/web/address"), Some(4));
+        let list = "servers:\n  - url: a\n  - url: b\n    weight: x\n";
+        assert_eq!(line_of_key(list, "servers/1/weight"), Some(4));
     }
 
     #[test]

@@ -210,17 +210,24 @@ pub enum StaticConfigError {
         /// What and where (line, column).
         message: String,
     },
-    /// A key has a value of the wrong kind.
+    /// A key has a value of the wrong kind, or a value that cannot be used.
     #[error("{origin}: {error}")]
     Value {
-        /// The file, or "flags".
+        /// The file (with the key's line when it can be found), or "flags".
         origin: String,
         /// Key path and reason.
         error: DecodeError,
     },
-    /// A value is well-formed but unusable.
-    #[error("{0}")]
-    Invalid(String),
+}
+
+fn invalid(path: &str, message: String) -> StaticConfigError {
+    StaticConfigError::Value {
+        origin: String::new(),
+        error: DecodeError {
+            path: path.to_string(),
+            message,
+        },
+    }
 }
 
 impl StaticConfig {
@@ -245,7 +252,19 @@ impl StaticConfig {
         };
         tree.merge(flags);
         let origin = file.map_or_else(|| "flags".to_string(), |p| p.display().to_string());
-        Self::from_tree(&tree, &origin)
+        Self::from_tree(&tree, &origin).map_err(|e| match (e, file) {
+            (StaticConfigError::Value { origin, error }, Some(path)) => {
+                let line = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|text| decode::line_of_key(&text, &error.path));
+                let origin = match line {
+                    Some(line) => format!("{origin}, line {line}"),
+                    None => origin,
+                };
+                StaticConfigError::Value { origin, error }
+            }
+            (other, _) => other,
+        })
     }
 
     /// Decodes a static configuration tree; `origin` names it in errors.
@@ -256,7 +275,13 @@ impl StaticConfig {
             error,
         })?;
         config.apply_defaults();
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            StaticConfigError::Value { error, .. } => StaticConfigError::Value {
+                origin: origin.to_string(),
+                error,
+            },
+            other => other,
+        })?;
         Ok(LoadedStatic {
             config,
             ignored_keys,
@@ -295,25 +320,32 @@ impl StaticConfig {
         for (name, entry_point) in &self.entry_points {
             let address = entry_point.bind_address();
             if address.parse::<std::net::SocketAddr>().is_err() {
-                return Err(StaticConfigError::Invalid(format!(
-                    "entryPoints/{name}/address: {:?} is not an address; use host:port or :port (e.g. \"127.0.0.1:8000\" or \":80\")",
-                    entry_point.address
-                )));
+                return Err(invalid(
+                    &format!("entryPoints/{name}/address"),
+                    format!(
+                        "{:?} is not an address; use host:port or :port (e.g. \"127.0.0.1:8000\" or \":80\")",
+                        entry_point.address
+                    ),
+                ));
             }
         }
         if let Some(ping) = &self.ping {
             if !ping.manual_routing && !self.entry_points.contains_key(ping.entry_point()) {
-                return Err(StaticConfigError::Invalid(format!(
-                    "ping/entryPoint: no entrypoint named {:?}; define it under entryPoints",
-                    ping.entry_point()
-                )));
+                return Err(invalid(
+                    "ping/entryPoint",
+                    format!(
+                        "no entrypoint named {:?}; define it under entryPoints",
+                        ping.entry_point()
+                    ),
+                ));
             }
         }
         if let Some(level) = self.log.as_ref().and_then(|l| l.level.as_deref()) {
             if log_level_directive(level).is_none() {
-                return Err(StaticConfigError::Invalid(format!(
-                    "log/level: unknown level {level:?}; use TRACE, DEBUG, INFO, WARN, ERROR, FATAL or PANIC"
-                )));
+                return Err(invalid(
+                    "log/level",
+                    format!("unknown level {level:?}; use TRACE, DEBUG, INFO, WARN, ERROR, FATAL or PANIC"),
+                ));
             }
         }
         Ok(())

@@ -115,6 +115,18 @@ fn flags_override_the_file() {
     );
     let config = StaticConfig::load(Some(&path), flags).unwrap().config;
     assert_eq!(config.entry_points["web"].address, "127.0.0.1:81");
+    std::fs::write(
+        &path,
+        "log:\n  level: DEBUG\nentryPoints:\n  web:\n    address: nowhere\n",
+    )
+    .unwrap();
+    let err = StaticConfig::load(Some(&path), Node::empty_map())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("traefik.yml, line 5: entryPoints/web/address"),
+        "{err}"
+    );
     std::fs::write(&path, "entryPoints:\n  web: [\n").unwrap();
     let err = StaticConfig::load(Some(&path), Node::empty_map())
         .unwrap_err()
