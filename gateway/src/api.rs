@@ -71,9 +71,7 @@ pub fn handle(
                 let name = unescape(name);
                 match objects.iter().find(|o| o.kind == kind && o.name == name) {
                     Some(object) => ApiResponse::json(representation(object)),
-                    None => {
-                        ApiResponse::error(404, format!("{} not found: {name}", singular(kind)))
-                    }
+                    None => ApiResponse::error(404, format!("{} not found: {name}", kind.label())),
                 }
             }
             None => not_found(path),
@@ -92,15 +90,6 @@ fn kind_of(section: &str) -> Option<ObjectKind> {
         "services" => Some(ObjectKind::Service),
         "middlewares" => Some(ObjectKind::Middleware),
         _ => None,
-    }
-}
-
-fn singular(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Router => "router",
-        ObjectKind::Service => "service",
-        ObjectKind::Middleware => "middleware",
-        ObjectKind::ServersTransport => "serversTransport",
     }
 }
 

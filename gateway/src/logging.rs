@@ -1,6 +1,7 @@
 //! Log setup: `tracing` at Traefik's `log.level` (overridable with `RUST_LOG`), text or JSON.
 
 use control::static_config::StaticConfig;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber for `config`'s `log.level` and `log.format`.
@@ -22,6 +23,7 @@ pub fn init(config: &StaticConfig) {
         .is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = if json {
         builder.json().try_init()

@@ -18,6 +18,18 @@ pub enum ObjectKind {
     ServersTransport,
 }
 
+impl ObjectKind {
+    /// Lowercase name for messages (`router`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ObjectKind::Router => "router",
+            ObjectKind::Service => "service",
+            ObjectKind::Middleware => "middleware",
+            ObjectKind::ServersTransport => "serversTransport",
+        }
+    }
+}
+
 /// The state of one object, as Traefik's API reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectStatus {
@@ -94,7 +106,7 @@ impl ConfigStatus {
                 } else {
                     tracing::Level::WARN
                 };
-                let what = format!("{:?} {}", o.kind, o.name).to_lowercase();
+                let what = format!("{} {}", o.kind.label(), o.name);
                 o.error.iter().map(move |e| (level, format!("{what}: {e}")))
             });
         decode.chain(objects)

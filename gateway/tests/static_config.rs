@@ -1,0 +1,340 @@
+//! The static configuration: TOML and YAML files, flags over the file, errors at startup,
+//! unsupported sections, `--help`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+use support::*;
+
+fn one_backend(backend: &Backend) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  \
+         services:\n    s:\n      loadBalancer:\n        servers:\n          - url: {}\n",
+        backend.url()
+    )
+}
+
+#[test]
+fn toml_static_configuration() {
+    let backend = Backend::start("A");
+    let (web, internal) = (free_port(), free_port());
+    let gw = Gateway::builder()
+        .dynamic(&one_backend(&backend))
+        .raw_static(
+            "traefik.toml",
+            &format!(
+                r#"[entryPoints]
+  [entryPoints.web]
+    address = "127.0.0.1:{web}"
+    [entryPoints.web.transport.lifeCycle]
+      graceTimeOut = "1s"
+  [entryPoints.traefik]
+    address = "127.0.0.1:{internal}"
+
+[providers.file]
+  filename = "{{dir}}/dynamic.yml"
+  watch = true
+
+[ping]
+
+[log]
+  level = "INFO"
+"#
+            ),
+        )
+        .wait_port(web)
+        .wait_port(internal)
+        .start();
+    assert_eq!(get(local(web), "/").backend().as_deref(), Some("A"));
+    let ping = get(local(internal), "/ping");
+    assert_eq!((ping.status, ping.text().as_str()), (200, "OK"));
+    assert!(!gw.stderr().contains("ERROR"), "{}", gw.stderr());
+}
+
+#[test]
+fn flags_override_the_file() {
+    let backend = Backend::start("A");
+    let (file_web, flag_web, file_other, flag_other, internal) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let gw = Gateway::builder()
+        .dynamic(&one_backend(&backend))
+        .raw_static(
+            "traefik.yml",
+            &format!(
+                r#"entryPoints:
+  web:
+    address: 127.0.0.1:{file_web}
+  other:
+    address: 127.0.0.1:{file_other}
+  traefik:
+    address: 127.0.0.1:{internal}
+providers:
+  file:
+    filename: "{{dir}}/dynamic.yml"
+"#
+            ),
+        )
+        .arg(format!("--entryPoints.web.address=127.0.0.1:{flag_web}"))
+        // Flag keys match ignoring case, like Traefik's.
+        .arg(format!(
+            "--entrypoints.OTHER.Address=127.0.0.1:{flag_other}"
+        ))
+        .wait_port(flag_web)
+        .wait_port(flag_other)
+        .wait_port(internal)
+        .start();
+    assert_eq!(get(local(flag_web), "/").backend().as_deref(), Some("A"));
+    assert_eq!(get(local(flag_other), "/").backend().as_deref(), Some("A"));
+    assert!(
+        !port_accepts(file_web),
+        "the file's web address must not be used"
+    );
+    assert!(
+        !port_accepts(file_other),
+        "the file's other address must not be used"
+    );
+    assert!(
+        gw.stderr().lines().all(|l| !l.contains("ERROR")),
+        "{}",
+        gw.stderr()
+    );
+}
+
+#[test]
+fn flags_alone_without_a_file() {
+    let backend = Backend::start("A");
+    let dir = TempDir::new("flags");
+    let dynamic = dir.join("dyn.yml");
+    std::fs::write(&dynamic, one_backend(&backend)).unwrap();
+    let (web, internal) = (free_port(), free_port());
+    let gw = Gateway::spawn_raw(
+        &[
+            format!("--entryPoints.web.address=127.0.0.1:{web}"),
+            format!("--entryPoints.traefik.address=127.0.0.1:{internal}"),
+            format!("--providers.file.filename={}", dynamic.display()),
+            "--ping".into(),
+        ],
+        &[("web", web), ("traefik", internal)],
+    );
+    assert_eq!(get(gw.web(), "/").backend().as_deref(), Some("A"));
+    assert_eq!(get(gw.addr("traefik"), "/ping").text(), "OK");
+}
+
+fn run_with_static(file_name: &str, content: &str) -> Finished {
+    let dir = TempDir::new("static");
+    let path = dir.join(file_name);
+    std::fs::write(&path, content).unwrap();
+    run_to_exit(
+        Path::new(gateway_bin()),
+        &[format!("--configFile={}", path.display())],
+        Duration::from_secs(5),
+    )
+}
+
+#[test]
+fn malformed_yaml_fails_and_names_the_line() {
+    let port = free_port();
+    let finished = run_with_static(
+        "traefik.yml",
+        &format!(
+            "entryPoints:\n  web:\n    address: 127.0.0.1:{port}\n  bad: [unclosed\nping: {{}}\n"
+        ),
+    );
+    let status = finished.status.expect("the gateway must exit within 5s");
+    assert!(
+        !status.success(),
+        "exit status {status}; stderr:\n{}",
+        finished.stderr
+    );
+    assert!(finished.stderr.contains("line"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("traefik.yml"),
+        "{}",
+        finished.stderr
+    );
+    assert!(!port_accepts(port));
+}
+
+#[test]
+fn malformed_toml_fails_and_names_the_line() {
+    let finished = run_with_static(
+        "traefik.toml",
+        "[entryPoints.web]\naddress = \"127.0.0.1:1\n",
+    );
+    let status = finished.status.expect("the gateway must exit within 5s");
+    assert!(
+        !status.success(),
+        "exit status {status}; stderr:\n{}",
+        finished.stderr
+    );
+    assert!(finished.stderr.contains("line"), "{}", finished.stderr);
+}
+
+#[test]
+fn bad_address_fails_and_names_the_key() {
+    let finished = run_with_static(
+        "traefik.yml",
+        "entryPoints:\n  web:\n    address: nowhere\n",
+    );
+    let status = finished.status.expect("the gateway must exit within 5s");
+    assert!(
+        !status.success(),
+        "exit status {status}; stderr:\n{}",
+        finished.stderr
+    );
+    assert!(
+        finished.stderr.contains("entryPoints/web/address"),
+        "{}",
+        finished.stderr
+    );
+    assert!(finished.stderr.contains("nowhere"), "{}", finished.stderr);
+}
+
+#[test]
+fn bad_value_from_a_flag_fails_and_names_the_key() {
+    let finished = run_to_exit(
+        Path::new(gateway_bin()),
+        &["--entryPoints.web.address=nowhere".to_string()],
+        Duration::from_secs(5),
+    );
+    let status = finished.status.expect("the gateway must exit within 5s");
+    assert!(!status.success());
+    assert!(
+        finished.stderr.contains("entryPoints/web/address"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn missing_config_file_fails() {
+    let finished = run_to_exit(
+        Path::new(gateway_bin()),
+        &["--configFile=/nonexistent/traefik.yml".to_string()],
+        Duration::from_secs(5),
+    );
+    let status = finished.status.expect("the gateway must exit within 5s");
+    assert!(!status.success());
+    assert!(
+        finished.stderr.contains("/nonexistent/traefik.yml"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn unsupported_sections_are_reported_once() {
+    let backend = Backend::start("A");
+    let gw = Gateway::builder()
+        .entry_point("web", "")
+        .dynamic(&one_backend(&backend))
+        .static_extra("metrics:\n  prometheus:\n    addEntryPointsLabels: true\ntracing:\n  serviceName: gw\n")
+        .start();
+    assert_eq!(get(gw.web(), "/").backend().as_deref(), Some("A"));
+    let stderr = gw.stderr();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && (l.contains("metrics") || l.contains("tracing")))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "expected one warning naming both:\n{stderr}"
+    );
+    assert!(
+        warnings[0].contains("metrics") && warnings[0].contains("tracing"),
+        "{}",
+        warnings[0]
+    );
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+#[test]
+fn help_and_version() {
+    for flag in ["--help", "-h"] {
+        let finished = run_to_exit(
+            Path::new(gateway_bin()),
+            &[flag.to_string()],
+            Duration::from_secs(5),
+        );
+        assert!(
+            finished.status.expect("exits").success(),
+            "{flag}: {}",
+            finished.stderr
+        );
+        assert!(
+            finished.stdout.contains("USAGE"),
+            "{flag}: {}",
+            finished.stdout
+        );
+        assert!(
+            finished.stdout.contains("gateway --configFile"),
+            "{flag}: {}",
+            finished.stdout
+        );
+        assert!(
+            finished.stdout.contains("--entryPoints.<name>.address"),
+            "{}",
+            finished.stdout
+        );
+    }
+    let finished = run_to_exit(
+        Path::new(gateway_bin()),
+        &["--version".into()],
+        Duration::from_secs(5),
+    );
+    assert!(finished.status.expect("exits").success());
+    assert_eq!(
+        finished.stdout.trim(),
+        format!("gateway {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let finished = run_to_exit(
+        Path::new(gateway_bin()),
+        &["whoami".into(), "--help".into()],
+        Duration::from_secs(5),
+    );
+    assert!(finished.status.expect("exits").success());
+    assert!(finished.stdout.contains("whoami"), "{}", finished.stdout);
+
+    let finished = run_to_exit(
+        Path::new(gateway_bin()),
+        &["stray".into()],
+        Duration::from_secs(5),
+    );
+    let status = finished.status.expect("exits");
+    assert!(!status.success());
+    assert!(finished.stderr.contains("stray"), "{}", finished.stderr);
+}
+
+#[test]
+fn help_of_the_other_binaries() {
+    for name in ["control", "sidecar"] {
+        let path = Path::new(gateway_bin()).with_file_name(name);
+        if !path.is_file() {
+            eprintln!("skipping {name} --help: {} is not built", path.display());
+            continue;
+        }
+        let finished = run_to_exit(&path, &["--help".to_string()], Duration::from_secs(5));
+        let status = finished
+            .status
+            .unwrap_or_else(|| panic!("{name} --help did not exit within 5s"));
+        assert!(
+            status.success(),
+            "{name} --help: {status}\n{}",
+            finished.stderr
+        );
+        assert!(
+            finished.stdout.to_lowercase().contains("usage") && finished.stdout.contains(name),
+            "{name} --help printed no usage: stdout {:?} stderr {:?}",
+            finished.stdout,
+            finished.stderr
+        );
+    }
+}
