@@ -237,15 +237,17 @@ impl ProxyHttp for EntryPointProxy {
             return Ok(());
         };
         let uri = &upstream_request.uri;
-        let needs_prefix = picked.upstream.path_prefix.is_some();
-        if uri.authority().is_some() || needs_prefix {
+        let query = uri.query();
+        let semicolons = query.is_some_and(|q| q.contains(';'));
+        if uri.authority().is_some() || picked.upstream.path_prefix.is_some() || semicolons {
             // Origin-form target (`/path?query`) for the server, with the URL's path in front
-            // when `preservePath` is set.
+            // when `preservePath` is set and `;` query separators sent as `&` (as Traefik).
             let path = match &picked.upstream.path_prefix {
                 Some(prefix) => join_paths(prefix, uri.path()),
                 None => uri.path().to_string(),
             };
-            let target = match uri.query() {
+            let target = match query {
+                Some(query) if semicolons => format!("{path}?{}", query.replace(';', "&")),
                 Some(query) => format!("{path}?{query}"),
                 None => path,
             };
