@@ -13,17 +13,25 @@ use std::fmt;
 /// One object (or section) of the configuration that was rejected, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// Where it came from: a file path, or a provider name.
+    /// Where it came from: a file path, or for a key-value store the provider and the root
+    /// key ending in `/` (`consul traefik/`), which the key continues.
     pub origin: String,
-    /// Slash-separated key of the rejected object or value (`http/routers/api/rule`).
+    /// Slash-separated key of the rejected object or value, relative to the configuration's
+    /// root (`http/routers/api/rule`).
     pub key: String,
     /// What is wrong.
     pub message: String,
 }
 
 impl fmt::Display for ConfigError {
+    /// `dyn.yml: http/routers/api/rule: ...`, or with a KV origin the full key:
+    /// `consul traefik/http/routers/api/rule: ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+        if self.origin.ends_with('/') {
+            write!(f, "{}{}: {}", self.origin, self.key, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+        }
     }
 }
 

@@ -267,7 +267,7 @@ mod tests {
         assert!(routers[0]["error"][0]
             .as_str()
             .unwrap()
-            .starts_with("http/routers/bad/rule: rule \"Hots(`a`)\""));
+            .starts_with("dyn.yml: http/routers/bad/rule: rule \"Hots(`a`)\""));
         assert_eq!(routers[1]["name"], "good@file");
         assert_eq!(routers[1]["status"], "enabled");
         assert_eq!(routers[1]["using"], json!(["web"]));

@@ -1,7 +1,7 @@
 //! Assembles a running gateway from a static configuration: one Pingora proxy service per
 //! entrypoint, the providers, and the background task that applies their updates.
 
-use crate::providers::{file, ConfigApplier, ProviderUpdate};
+use crate::providers::{consul, file, ConfigApplier, ProviderUpdate};
 use crate::proxy::forwarded::ForwardedPolicy;
 use crate::proxy::{EntryPointProxy, InternalEndpoints, PingEndpoint};
 use crate::runtime::{CompileContext, Snapshot};
@@ -9,7 +9,7 @@ use crate::whoami::Whoami;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::dynamic_decode::Decoded;
-use control::static_config::{StaticConfig, INTERNAL_ENTRYPOINT};
+use control::static_config::{ConsulProvider, StaticConfig, INTERNAL_ENTRYPOINT};
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, Server, ShutdownWatch};
@@ -17,7 +17,11 @@ use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// How long start-up waits for Consul's first answer before opening the listeners anyway.
+const CONSUL_START_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the dynamic configuration comes from.
 pub enum DynamicSource {
@@ -42,6 +46,7 @@ struct ConfigWork {
     applier: ConfigApplier,
     updates: mpsc::Receiver<ProviderUpdate>,
     file_provider: Option<control::static_config::FileProvider>,
+    consul_provider: Option<ConsulProvider>,
     sender: mpsc::Sender<ProviderUpdate>,
 }
 
@@ -58,16 +63,19 @@ impl BackgroundService for ConfigTask {
             applier,
             updates,
             file_provider,
+            consul_provider,
             sender,
         }) = taken
         else {
             return;
         };
         if let Some(provider) = file_provider.filter(|p| p.watch()) {
-            tokio::spawn(file::watch(provider, sender));
-        } else {
-            drop(sender);
+            tokio::spawn(file::watch(provider, sender.clone()));
         }
+        if let Some(provider) = consul_provider {
+            tokio::spawn(consul::watch(provider, sender.clone()));
+        }
+        drop(sender);
         tokio::select! {
             _ = applier.run(updates) => {}
             _ = shutdown.changed() => {}
@@ -93,6 +101,16 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
 
     // The first configuration is applied before any listener opens.
     let file_provider = config.providers.file.clone();
+    let consul_provider = config.providers.consul.clone();
+    if let Some(provider) = &consul_provider {
+        consul::client(provider).map_err(|e| anyhow::anyhow!("providers.consul: {e}"))?;
+        if let Some(decoded) = consul::initial_load(provider, CONSUL_START_TIMEOUT) {
+            applier.apply(ProviderUpdate {
+                provider: consul::NAME,
+                result: Ok(decoded),
+            });
+        }
+    }
     match options.dynamic {
         DynamicSource::Fixed(decoded) => {
             applier.apply(ProviderUpdate {
@@ -106,9 +124,9 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
                     provider: file::NAME,
                     result: file::load(provider).map_err(|e| e.to_string()),
                 });
-            } else {
+            } else if consul_provider.is_none() {
                 tracing::warn!(
-                    "no provider is configured (providers.file): every request will get 404"
+                    "no provider is configured (providers.file or providers.consul): every request will get 404"
                 );
             }
         }
@@ -183,6 +201,7 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
             applier,
             updates,
             file_provider,
+            consul_provider,
             sender,
         })),
     };

@@ -193,12 +193,11 @@ fn dynamic_config(backends: &[(&str, String)], dead: u16) -> String {
     yaml
 }
 
-/// (method, target, headers) sent to both proxies.
-fn requests() -> Vec<(
-    &'static str,
-    &'static str,
-    Vec<(&'static str, &'static str)>,
-)> {
+/// A request sent to both proxies: method, target, headers.
+type Probe = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+
+/// The requests sent to both proxies.
+fn requests() -> Vec<Probe> {
     let host = |h: &'static str| vec![("Host", h)];
     vec![
         ("GET", "/", host("a.test")),
@@ -231,7 +230,11 @@ fn requests() -> Vec<(
         ("GET", "/h", vec![("Host", "x"), ("X-Env", "staging")]),
         ("GET", "/h", vec![("Host", "x"), ("x-env", "staging")]),
         ("GET", "/h", vec![("Host", "x"), ("X-Env", "prod")]),
-        ("GET", "/h", vec![("Host", "x"), ("X-Env", "prod"), ("X-Env", "staging")]),
+        (
+            "GET",
+            "/h",
+            vec![("Host", "x"), ("X-Env", "prod"), ("X-Env", "staging")],
+        ),
         ("GET", "/h", vec![("Host", "x"), ("X-Env", "prod, staging")]),
         ("GET", "/h", vec![("Host", "x"), ("X-Ver", "v12")]),
         ("GET", "/h", vec![("Host", "x"), ("X-Ver", "12")]),

@@ -113,6 +113,67 @@ pub struct Providers {
     pub providers_throttle_duration: Option<GoDuration>,
     /// The file provider.
     pub file: Option<FileProvider>,
+    /// The Consul KV provider.
+    pub consul: Option<ConsulProvider>,
+}
+
+/// `providers.consul`: Traefik's dynamic configuration read from Consul KV.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsulProvider {
+    /// Consul HTTP addresses (`host:port` or URLs), tried in order, failing over to the next
+    /// (default `127.0.0.1:8500`). Traefik only ever uses the first.
+    pub endpoints: Vec<String>,
+    /// Prefix of the configuration keys (default `traefik`).
+    pub root_key: Option<String>,
+    /// ACL token.
+    pub token: Option<String>,
+    /// Read from any Consul server instead of the leader (may lag; spreads the load).
+    /// An extension: Traefik has no such option.
+    pub stale: bool,
+    /// TLS to Consul.
+    pub tls: Option<ConsulTls>,
+}
+
+impl ConsulProvider {
+    /// The endpoints, or Consul's default address.
+    pub fn endpoints(&self) -> Vec<String> {
+        if self.endpoints.is_empty() {
+            vec!["127.0.0.1:8500".into()]
+        } else {
+            self.endpoints.clone()
+        }
+    }
+
+    /// The root key without surrounding slashes (default `traefik`).
+    pub fn root_key(&self) -> String {
+        let root = self
+            .root_key
+            .as_deref()
+            .unwrap_or("traefik")
+            .trim_matches('/');
+        if root.is_empty() {
+            "traefik".into()
+        } else {
+            root.to_string()
+        }
+    }
+}
+
+/// `providers.consul.tls`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsulTls {
+    /// PEM file of the CA that signed Consul's certificate.
+    pub ca: Option<String>,
+    /// PEM file of the client certificate (with `key`).
+    pub cert: Option<String>,
+    /// PEM file of the client key.
+    pub key: Option<String>,
+    /// Do not verify Consul's certificate.
+    pub insecure_skip_verify: bool,
 }
 
 /// `providers.file`.

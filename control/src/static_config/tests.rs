@@ -134,3 +134,36 @@ fn flags_override_the_file() {
     assert!(err.contains("line"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn consul_provider_keys_and_defaults() {
+    let config = load_yaml("providers:\n  consul:\n    endpoints: [127.0.0.1:8501, 'http://10.0.0.2:8500']\n    rootKey: /gw/\n    token: secret\n    stale: true\n    tls: {ca: ca.pem, insecureSkipVerify: true}\n")
+        .unwrap()
+        .config;
+    let consul = config.providers.consul.unwrap();
+    assert_eq!(
+        consul.endpoints(),
+        ["127.0.0.1:8501", "http://10.0.0.2:8500"]
+    );
+    assert_eq!(consul.root_key(), "gw");
+    assert_eq!(consul.token.as_deref(), Some("secret"));
+    assert!(consul.stale);
+    assert!(consul.tls.unwrap().insecure_skip_verify);
+    let mut flags = Node::empty_map();
+    flags.set_path(
+        &["providers", "consul", "endpoints"],
+        Node::Scalar("a:1,b:2".into()),
+    );
+    let consul = StaticConfig::from_tree(&flags, "flags")
+        .unwrap()
+        .config
+        .providers
+        .consul
+        .unwrap();
+    assert_eq!(
+        consul.endpoints(),
+        ["a:1", "b:2"],
+        "comma-joined flag values are lists"
+    );
+    assert_eq!(consul.root_key(), "traefik");
+}

@@ -1,5 +1,6 @@
 //! Configuration providers and the loop that turns their updates into live snapshots.
 
+pub mod consul;
 pub mod file;
 
 use crate::runtime::{compile, CompileContext, Snapshot};

@@ -260,7 +260,7 @@ fn attach_decode_errors(
             status.decode_errors.push(error.clone());
             continue;
         };
-        let message = format!("{}: {}", error.key, error.message);
+        let message = error.to_string();
         let existing = status.objects.iter_mut().find(|o| {
             o.kind == kind
                 && o.provider == provider

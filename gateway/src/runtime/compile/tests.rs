@@ -102,7 +102,7 @@ fn decode_errors_show_as_disabled_objects() {
     let bad = object(&snapshot, ObjectKind::Router, "bad@file");
     assert_eq!(bad.status, "disabled");
     assert!(
-        bad.error[0].starts_with("http/routers/bad/rule: "),
+        bad.error[0].starts_with("dyn.yml: http/routers/bad/rule: "),
         "{bad:?}"
     );
     assert_eq!(

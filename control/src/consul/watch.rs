@@ -1,0 +1,98 @@
+//! Watching a KV prefix with Consul blocking queries, by Consul's client rules: the index is
+//! reset when it goes backwards and never sent below 1, wake-ups are rate limited, a wake-up
+//! with unchanged data is not reported, and an unreachable Consul is retried with backoff and
+//! jitter while the caller keeps its last configuration.
+
+use super::client::{ConsulClient, KvListing, KvPair};
+use governor::{Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one blocking query waits for a change (Consul's default is 5 minutes).
+pub const BLOCKING_WAIT: Duration = Duration::from_secs(300);
+/// Most wake-ups per second, after a burst of two (Consul's advice against hot loops).
+const WAKE_UPS_PER_SECOND: u32 = 20;
+/// First and longest retry delay while Consul cannot be reached.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(10));
+
+/// The index to send next, given the one sent and the one answered (Consul's rules).
+pub fn next_index(sent: u64, answered: u64) -> u64 {
+    if answered < sent {
+        // The index went backwards (snapshot restore, deleted key...): start over.
+        0
+    } else {
+        answered
+    }
+}
+
+/// Watches every key under `prefix`, calling `on_change` with the full listing whenever the
+/// keys or values change (and once at start). Runs until `on_change` resolves to false.
+pub async fn watch_prefix<F, Fut>(
+    client: Arc<ConsulClient>,
+    prefix: String,
+    wait: Duration,
+    mut on_change: F,
+) where
+    F: FnMut(Vec<KvPair>) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let limiter = RateLimiter::direct(
+        Quota::per_second(NonZeroU32::new(WAKE_UPS_PER_SECOND).expect("non-zero"))
+            .allow_burst(NonZeroU32::new(2).expect("non-zero")),
+    );
+    let mut index = 0u64;
+    let mut first = true;
+    let mut last: Option<Vec<KvPair>> = None;
+    let mut backoff = BACKOFF.0;
+    let mut reachable = true;
+    loop {
+        limiter.until_ready().await;
+        // After the first read, every query blocks, and never on index 0.
+        let block = (!first).then_some((index.max(1), wait));
+        match client.kv_list(&prefix, block).await {
+            Ok(KvListing {
+                index: answered,
+                pairs,
+            }) => {
+                if !reachable {
+                    tracing::info!(endpoint = client.endpoint(), "Consul is reachable again");
+                    reachable = true;
+                }
+                backoff = BACKOFF.0;
+                first = false;
+                index = next_index(index, answered);
+                if last.as_ref() != Some(&pairs) {
+                    last = Some(pairs.clone());
+                    if !on_change(pairs).await {
+                        return;
+                    }
+                } else {
+                    tracing::trace!(index, "Consul woke the watch; nothing changed");
+                }
+            }
+            Err(e) => {
+                if reachable {
+                    tracing::error!("{e}; keeping the last good configuration and retrying");
+                    reachable = false;
+                }
+                let jitter = backoff.mul_f64(fastrand::f64() * 0.5);
+                tokio::time::sleep(backoff + jitter).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_rules() {
+        assert_eq!(next_index(0, 5), 5);
+        assert_eq!(next_index(5, 5), 5, "a wait that timed out keeps the index");
+        assert_eq!(next_index(5, 9), 9);
+        assert_eq!(next_index(9, 3), 0, "backwards: reset");
+    }
+}

@@ -1,0 +1,135 @@
+//! The Consul KV provider: Traefik's dynamic configuration under `<rootKey>/`, watched with
+//! blocking queries; a change applies when it is committed (see `control::consul::apply`).
+
+use super::ProviderUpdate;
+use control::consul::apply::{commit_state, CommitState};
+use control::consul::watch::{watch_prefix, BLOCKING_WAIT};
+use control::consul::{ClientOptions, ConsulClient, ConsulError, KvPair};
+use control::dynamic_decode::{decode_dynamic, Decoded};
+use control::kv::tree_from_pairs;
+use control::static_config::ConsulProvider;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Provider name, as in `name@consul`.
+pub const NAME: &str = "consul";
+
+/// Decodes a listing of `root`; `None` while a multi-transaction change is being written.
+/// Errors print the full Consul key (`consul traefik/http/routers/api/rule: ...`).
+pub fn decode_listing(root: &str, pairs: &[KvPair]) -> Option<Decoded> {
+    if let CommitState::Pending(generation) = commit_state(root, pairs) {
+        tracing::info!(generation = %generation, "a change is being written to Consul; it applies when committed");
+        return None;
+    }
+    let origin = format!("{NAME} {root}/");
+    let values = pairs
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
+    let (tree, utf8_errors) = tree_from_pairs(root, &origin, values);
+    let mut decoded = decode_dynamic(&tree, &origin);
+    decoded.errors.extend(utf8_errors);
+    Some(decoded)
+}
+
+/// Builds the client the provider uses; fails on bad TLS files or a bad token.
+pub fn client(provider: &ConsulProvider) -> Result<ConsulClient, ConsulError> {
+    ConsulClient::new(ClientOptions::from_provider(provider))
+}
+
+/// Reads the configuration once (before listeners open, so a restart serves the stored routes
+/// from its first request). `None` when Consul does not answer within `timeout`.
+pub fn initial_load(provider: &ConsulProvider, timeout: Duration) -> Option<Decoded> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let root = provider.root_key();
+    runtime.block_on(async {
+        let client = client(provider).ok()?;
+        match tokio::time::timeout(timeout, client.kv_list(&format!("{root}/"), None)).await {
+            Ok(Ok(listing)) => decode_listing(&root, &listing.pairs),
+            Ok(Err(e)) => {
+                tracing::warn!("{e}; starting without Consul's configuration, which applies once Consul answers");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("Consul did not answer within {timeout:?}; its configuration applies once it does");
+                None
+            }
+        }
+    })
+}
+
+/// Watches `<rootKey>/` and sends every committed change. Runs until `updates` closes.
+pub async fn watch(provider: ConsulProvider, updates: mpsc::Sender<ProviderUpdate>) {
+    let client = match client(&provider) {
+        Ok(client) => Arc::new(client),
+        Err(e) => {
+            tracing::error!("{e}; the Consul provider is not running");
+            return;
+        }
+    };
+    let root = provider.root_key();
+    tracing::info!(endpoint = client.endpoint(), root = %root, "watching Consul KV");
+    watch_prefix(client, format!("{root}/"), BLOCKING_WAIT, |pairs| {
+        let decoded = decode_listing(&root, &pairs);
+        let updates = updates.clone();
+        async move {
+            match decoded {
+                Some(decoded) => updates
+                    .send(ProviderUpdate {
+                        provider: NAME,
+                        result: Ok(decoded),
+                    })
+                    .await
+                    .is_ok(),
+                None => !updates.is_closed(),
+            }
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(key: &str, value: &str) -> KvPair {
+        KvPair {
+            key: key.into(),
+            value: Some(value.as_bytes().to_vec()),
+            modify_index: 1,
+        }
+    }
+
+    #[test]
+    fn listings_decode_with_full_keys_in_errors() {
+        let pairs = [
+            pair("traefik/http/routers/ok/rule", "Path(`/`)"),
+            pair("traefik/http/routers/ok/service", "s"),
+            pair("traefik/http/routers/bad/rule", "Path(`/`)"),
+            pair("traefik/http/routers/bad/priority", "high"),
+        ];
+        let decoded = decode_listing("traefik", &pairs).unwrap();
+        assert_eq!(decoded.config.http.unwrap().routers.len(), 1);
+        assert_eq!(decoded.errors[0].key, "http/routers/bad/priority");
+        assert!(
+            decoded.errors[0]
+                .to_string()
+                .starts_with("consul traefik/http/routers/bad/priority: invalid integer"),
+            "{}",
+            decoded.errors[0]
+        );
+    }
+
+    #[test]
+    fn pending_changes_are_not_decoded() {
+        let pairs = [
+            pair("traefik/http/routers/ok/rule", "Path(`/`)"),
+            pair("traefik/_commit/generation", "1"),
+            pair("traefik/_commit/pending", "2"),
+        ];
+        assert!(decode_listing("traefik", &pairs).is_none());
+    }
+}
