@@ -1,11 +1,15 @@
-//! The `control` command: configuration tooling around the gateway (validate now; apply, diff
-//! and export to Consul KV come with the Consul provider).
+//! The `control` command: configuration tooling around the gateway — validate a dynamic
+//! configuration file, and apply it to, compare it with, or export it from Consul KV.
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use clap::{Args, Parser, Subcommand};
+use control::consul::apply::{execute, plan};
+use control::consul::{ClientOptions, ConsulClient};
+use control::dynamic_decode::{decode_dynamic, Decoded};
+use control::kv::{pairs_from_config, tree_from_pairs};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Control plane for the gateway and sidecar.
+/// Control plane for the gateway: Traefik configuration files and Consul KV.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -15,9 +19,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Work with Traefik dynamic configuration files.
+    /// Work with Traefik dynamic configuration files and Consul KV.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// Where the configuration lives in Consul (flags and variables as Consul's own CLI).
+#[derive(Args, Clone)]
+struct ConsulArgs {
+    /// Consul HTTP address (`host:port` or URL).
+    #[arg(
+        long = "consul",
+        env = "CONSUL_HTTP_ADDR",
+        default_value = "127.0.0.1:8500"
+    )]
+    address: String,
+    /// ACL token.
+    #[arg(long, env = "CONSUL_HTTP_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Root key of the configuration (Traefik's providers.consul.rootKey).
+    #[arg(long, default_value = "traefik")]
+    root_key: String,
 }
 
 #[derive(Subcommand)]
@@ -28,67 +50,175 @@ enum ConfigCommand {
         /// The file to check.
         file: PathBuf,
     },
-    /// Write a dynamic configuration file to Consul KV (not implemented yet).
+    /// Write a dynamic configuration file to Consul KV under the root key, atomically, removing
+    /// the keys it no longer has; prints the changes.
     Apply {
         /// The file to apply.
         file: PathBuf,
+        /// Print the changes without writing them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Pause between the transactions of a change too large for one (over 64 keys), to
+        /// spread its load on Consul (e.g. `200ms`); the gateway applies it whole either way.
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        txn_interval: std::time::Duration,
+        #[command(flatten)]
+        consul: ConsulArgs,
     },
-    /// Show what `apply` would change in Consul KV (not implemented yet).
+    /// Print the changes `apply` would make.
     Diff {
-        /// The file to compare.
+        /// The file to compare with Consul.
         file: PathBuf,
+        #[command(flatten)]
+        consul: ConsulArgs,
     },
-    /// Print the configuration stored in Consul KV as YAML (not implemented yet).
-    Export,
+    /// Print the configuration stored in Consul KV as YAML.
+    Export {
+        #[command(flatten)]
+        consul: ConsulArgs,
+    },
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Commands::Config(ConfigCommand::Validate { file }) => validate(&file),
-        Commands::Config(
-            ConfigCommand::Apply { .. } | ConfigCommand::Diff { .. } | ConfigCommand::Export,
-        ) => {
-            eprintln!(
-                "control: this command needs the Consul KV provider, which is not implemented yet"
-            );
-            ExitCode::from(2)
+    let Commands::Config(command) = Cli::parse().command;
+    let result = match command {
+        ConfigCommand::Validate { file } => validate(&file),
+        ConfigCommand::Apply {
+            file,
+            dry_run,
+            txn_interval,
+            consul,
+        } => run_async(apply(file, consul, dry_run, txn_interval)),
+        ConfigCommand::Diff { file, consul } => {
+            run_async(apply(file, consul, true, Default::default()))
+        }
+        ConfigCommand::Export { consul } => run_async(export(consul)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("control: {message}");
+            ExitCode::from(1)
         }
     }
 }
 
-fn validate(file: &PathBuf) -> ExitCode {
+fn run_async(
+    future: impl std::future::Future<Output = Result<ExitCode, String>>,
+) -> Result<ExitCode, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(future)
+}
+
+/// Reads and checks a file; `Err` with every problem when it has any.
+fn read_checked(file: &Path) -> Result<Decoded, String> {
     let shown = file.display().to_string();
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("control: cannot read {shown}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match control::validate::validate_text(&shown, &text) {
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::from(1)
-        }
-        Ok(decoded) if decoded.errors.is_empty() => {
-            let http = decoded.config.http.unwrap_or_default();
-            println!(
-                "{shown}: valid ({} routers, {} services, {} middlewares)",
-                http.routers.len(),
-                http.services.len(),
-                http.middlewares.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(decoded) => {
-            for error in &decoded.errors {
-                eprintln!("{error}");
-            }
-            eprintln!(
-                "{shown}: {} problem(s); the gateway would leave those objects out",
-                decoded.errors.len()
-            );
-            ExitCode::from(1)
-        }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let decoded = control::validate::validate_text(&shown, &text)?;
+    if decoded.errors.is_empty() {
+        return Ok(decoded);
     }
+    let mut message: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
+    message.push(format!(
+        "{shown}: {} problem(s); the gateway would leave those objects out",
+        decoded.errors.len()
+    ));
+    Err(message.join("\n"))
+}
+
+fn validate(file: &Path) -> Result<ExitCode, String> {
+    let decoded = read_checked(file)?;
+    let http = decoded.config.http.unwrap_or_default();
+    println!(
+        "{}: valid ({} routers, {} services, {} middlewares)",
+        file.display(),
+        http.routers.len(),
+        http.services.len(),
+        http.middlewares.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn client(args: &ConsulArgs) -> Result<ConsulClient, String> {
+    ConsulClient::new(ClientOptions {
+        endpoints: vec![args.address.clone()],
+        token: args.token.clone().filter(|t| !t.is_empty()),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<control::duration::GoDuration>()
+        .map(|d| d.to_std())
+        .map_err(|e| e.to_string())
+}
+
+async fn apply(
+    file: PathBuf,
+    args: ConsulArgs,
+    dry_run: bool,
+    interval: std::time::Duration,
+) -> Result<ExitCode, String> {
+    let decoded = read_checked(&file)?;
+    let root = args.root_key.trim_matches('/').to_string();
+    let desired = pairs_from_config(&root, &decoded.config)?;
+    let client = client(&args)?;
+    let current = client
+        .kv_list(&format!("{root}/"), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let changes = plan(&root, &current.pairs, &desired);
+    for change in &changes {
+        println!("{change}");
+    }
+    if changes.is_empty() {
+        println!("no changes: Consul already holds {}", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if dry_run {
+        println!("{} change(s) not written (dry run)", changes.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let applied = execute(&client, &root, &current.pairs, &changes, interval)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "applied {} change(s) as generation {} in {} transaction(s)",
+        changes.len(),
+        applied.generation,
+        applied.transactions
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(args: ConsulArgs) -> Result<ExitCode, String> {
+    let root = args.root_key.trim_matches('/').to_string();
+    let client = client(&args)?;
+    let listing = client
+        .kv_list(&format!("{root}/"), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let origin = format!("consul {root}/");
+    let values = listing
+        .pairs
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
+    let (tree, utf8_errors) = tree_from_pairs(&root, &origin, values);
+    let decoded = decode_dynamic(&tree, &origin);
+    let yaml =
+        serde_yaml::to_string(&decoded.config).map_err(|e| format!("cannot write YAML: {e}"))?;
+    print!("{yaml}");
+    let errors: Vec<_> = utf8_errors.iter().chain(&decoded.errors).collect();
+    for error in &errors {
+        eprintln!("{error}; left out of the export");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

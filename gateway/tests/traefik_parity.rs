@@ -194,7 +194,11 @@ fn dynamic_config(backends: &[(&str, String)], dead: u16) -> String {
 }
 
 /// A request sent to both proxies: method, target, headers.
-type Probe = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+type Probe = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
 
 /// The requests sent to both proxies.
 fn requests() -> Vec<Probe> {

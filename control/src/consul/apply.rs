@@ -148,7 +148,8 @@ pub struct Applied {
     pub transactions: usize,
 }
 
-/// Writes `changes` under `root` by the commit contract (see the module documentation).
+/// Writes `changes` under `root` by the commit contract (see the module documentation),
+/// pausing `interval` between transactions (to spread a large change's load on Consul).
 /// `current` is the listing `changes` were planned from; if another writer committed since,
 /// nothing is written and an error says so.
 pub async fn execute(
@@ -156,20 +157,28 @@ pub async fn execute(
     root: &str,
     current: &[KvPair],
     changes: &[Change],
+    interval: std::time::Duration,
 ) -> Result<Applied, ConsulError> {
     let generation_key = generation_key(root);
-    let (old_generation, generation_index) = current
-        .iter()
-        .find(|p| p.key == generation_key)
+    let existing = current.iter().find(|p| p.key == generation_key);
+    let old_generation = existing
         .map(|p| {
-            let text = String::from_utf8_lossy(p.value.as_deref().unwrap_or_default()).into_owned();
-            (text.trim().parse::<u64>().unwrap_or(0), p.modify_index)
+            String::from_utf8_lossy(p.value.as_deref().unwrap_or_default())
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
         })
-        .unwrap_or((0, 0));
+        .unwrap_or(0);
     let generation = old_generation + 1;
-    let guard = TxnOp::CheckIndex {
-        key: generation_key.clone(),
-        index: generation_index,
+    // Nobody else may commit between our read and our write.
+    let guard = match existing {
+        Some(pair) => TxnOp::CheckIndex {
+            key: generation_key.clone(),
+            index: pair.modify_index,
+        },
+        None => TxnOp::CheckNotExists {
+            key: generation_key.clone(),
+        },
     };
     let commit = TxnOp::Set {
         key: generation_key.clone(),
@@ -221,9 +230,11 @@ pub async fn execute(
         .map_err(rejected)?;
     let mut transactions = 1;
     for chunk in ops.chunks(MAX_TXN_OPS) {
+        tokio::time::sleep(interval).await;
         client.txn(chunk).await?;
         transactions += 1;
     }
+    tokio::time::sleep(interval).await;
     client
         .txn(&[commit, TxnOp::Delete { key: pending_key }])
         .await?;

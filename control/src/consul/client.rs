@@ -69,12 +69,17 @@ pub enum TxnOp {
         /// The key.
         key: String,
     },
-    /// Fail the whole transaction unless the key's ModifyIndex is `index` (0: absent).
+    /// Fail the whole transaction unless the key's ModifyIndex is `index`.
     CheckIndex {
         /// The key.
         key: String,
         /// Expected ModifyIndex.
         index: u64,
+    },
+    /// Fail the whole transaction if the key exists.
+    CheckNotExists {
+        /// The key.
+        key: String,
     },
 }
 
@@ -388,6 +393,12 @@ impl From<&TxnOp> for TxnItem {
                 key: key.clone(),
                 value: None,
                 index: Some(*index),
+            },
+            TxnOp::CheckNotExists { key } => TxnKv {
+                verb: "check-not-exists",
+                key: key.clone(),
+                value: None,
+                index: None,
             },
         };
         TxnItem { kv }

@@ -1,0 +1,196 @@
+//! Test support shared by the integration tests of the workspace: free loopback ports and a
+//! real Consul agent (built by scripts/install-consul) on them, stopped on drop.
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A free port on 127.0.0.1 (bound once by the OS, then released); never the same twice in
+/// one test process.
+pub fn free_port() -> u16 {
+    static LAST: AtomicU16 = AtomicU16::new(0);
+    loop {
+        let listener =
+            TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        if LAST.swap(port, Ordering::Relaxed) != port {
+            return port;
+        }
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+pub fn port_accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into(),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The repository root.
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Consul binary, built on first use by scripts/install-consul (cached per machine).
+pub fn consul_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let output = Command::new(repository().join("scripts/install-consul"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run scripts/install-consul");
+            assert!(output.status.success(), "scripts/install-consul failed: Consul is needed by this test (Go and the Go module proxy build it)");
+            PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
+        })
+        .clone()
+}
+
+/// How an agent keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// `-dev`: in memory, ready in about a second.
+    Memory,
+    /// A one-node server with a data directory: survives restarts, slower to elect a leader.
+    Disk,
+}
+
+/// A Consul agent on random loopback ports, killed (and its data removed) on drop.
+pub struct ConsulAgent {
+    child: Option<Child>,
+    /// The HTTP API port.
+    pub http_port: u16,
+    ports: [u16; 3],
+    storage: Storage,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl ConsulAgent {
+    /// Starts an agent and waits until it has a leader.
+    pub fn start(storage: Storage) -> ConsulAgent {
+        let data_dir = std::env::temp_dir().join(format!(
+            "testkit-consul-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&data_dir).expect("create the Consul data directory");
+        let mut agent = ConsulAgent {
+            child: None,
+            http_port: free_port(),
+            ports: [free_port(), free_port(), free_port()],
+            storage,
+            log: data_dir.with_extension("log"),
+            data_dir,
+        };
+        agent.launch();
+        agent
+    }
+
+    /// `host:port` of the HTTP API.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.http_port)
+    }
+
+    /// `http://host:port` of the HTTP API.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address())
+    }
+
+    fn launch(&mut self) {
+        let [serf_lan, serf_wan, server] = self.ports;
+        let mut command = Command::new(consul_binary());
+        command.args([
+            "agent",
+            "-bind=127.0.0.1",
+            "-client=127.0.0.1",
+            "-dns-port=-1",
+            "-grpc-port=-1",
+            "-grpc-tls-port=-1",
+            "-log-level=warn",
+        ]);
+        command.arg(format!("-http-port={}", self.http_port));
+        command.arg(format!("-serf-lan-port={serf_lan}"));
+        command.arg(format!("-serf-wan-port={serf_wan}"));
+        command.arg(format!("-server-port={server}"));
+        match self.storage {
+            Storage::Memory => {
+                command.arg("-dev");
+            }
+            Storage::Disk => {
+                command.args(["-server", "-bootstrap-expect=1", "-node=testkit"]);
+                command.arg(format!("-data-dir={}", self.data_dir.display()));
+            }
+        }
+        let log = std::fs::File::create(&self.log).expect("create the Consul log");
+        command
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null());
+        self.child = Some(command.spawn().expect("start consul"));
+        let leader_url = format!("127.0.0.1:{}", self.http_port);
+        let ready = wait_until(Duration::from_secs(30), || {
+            leader(&leader_url).is_some_and(|l| !l.is_empty())
+        });
+        assert!(
+            ready,
+            "Consul did not elect a leader within 30 s; its log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// Kills the agent (like a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the agent again on the same ports (and, with [`Storage::Disk`], the same data).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for ConsulAgent {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `GET /v1/status/leader` with a bare HTTP/1.0 request (no client crate needed).
+fn leader(address: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /v1/status/leader HTTP/1.0\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let body = response.split("\r\n\r\n").nth(1)?;
+    Some(body.trim().trim_matches('"').to_string())
+}
