@@ -372,6 +372,41 @@ fn merge_named<C, T: PartialEq>(
     merged
 }
 
+/// Moves every object of `from` into `into` (objects of the same name are replaced).
+pub fn absorb(into: &mut Configuration, from: Configuration) {
+    let Configuration {
+        http,
+        tcp,
+        udp,
+        tls,
+    } = from;
+    if let Some(http) = http {
+        let target = into.http.get_or_insert_with(Default::default);
+        target.routers.extend(http.routers);
+        target.services.extend(http.services);
+        target.middlewares.extend(http.middlewares);
+        target.servers_transports.extend(http.servers_transports);
+    }
+    if let Some(tcp) = tcp {
+        let target = into.tcp.get_or_insert_with(Default::default);
+        target.routers.extend(tcp.routers);
+        target.services.extend(tcp.services);
+        target.middlewares.extend(tcp.middlewares);
+        target.servers_transports.extend(tcp.servers_transports);
+    }
+    if let Some(udp) = udp {
+        let target = into.udp.get_or_insert_with(Default::default);
+        target.routers.extend(udp.routers);
+        target.services.extend(udp.services);
+    }
+    if let Some(tls) = tls {
+        let target = into.tls.get_or_insert_with(Default::default);
+        target.certificates.extend(tls.certificates);
+        target.options.extend(tls.options);
+        target.stores.extend(tls.stores);
+    }
+}
+
 /// For every object rejected in `next` that `previous` (the same source's last applied
 /// configuration) had, keeps the previous version, so a broken edit never takes down what was
 /// working; the error says so. An object that is simply gone from `next` stays gone.

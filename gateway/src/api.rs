@@ -46,7 +46,7 @@ pub fn handle(
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let objects = &snapshot.status.objects;
     Some(match segments.as_slice() {
-        ["rawdata"] => ApiResponse::json(rawdata(objects)),
+        ["rawdata"] => ApiResponse::json(rawdata(snapshot)),
         ["overview"] => ApiResponse::json(overview(objects)),
         ["version"] => ApiResponse::json(
             json!({ "Version": env!("CARGO_PKG_VERSION"), "Codename": "gateway" }),
@@ -63,14 +63,14 @@ pub fn handle(
             None => ApiResponse::error(404, format!("entry point not found: {}", unescape(name))),
         },
         ["http", section] => match kind_of(section) {
-            Some(kind) => list(objects, kind, query),
+            Some(kind) => list(snapshot, kind, query),
             None => not_found(path),
         },
         ["http", section, name] => match kind_of(section) {
             Some(kind) => {
                 let name = unescape(name);
                 match objects.iter().find(|o| o.kind == kind && o.name == name) {
-                    Some(object) => ApiResponse::json(representation(object)),
+                    Some(object) => ApiResponse::json(representation(snapshot, object)),
                     None => ApiResponse::error(404, format!("{} not found: {name}", kind.label())),
                 }
             }
@@ -106,9 +106,9 @@ fn entry_point(name: &str, ep: &control::static_config::EntryPoint) -> Value {
 }
 
 /// The object's configuration with Traefik's runtime fields added.
-fn runtime_info(object: &ObjectStatus) -> Map<String, Value> {
-    let mut map = match &object.config {
-        Value::Object(map) => map.clone(),
+fn runtime_info(snapshot: &Snapshot, object: &ObjectStatus) -> Map<String, Value> {
+    let mut map = match snapshot.object_config(object) {
+        Value::Object(map) => map,
         _ => Map::new(),
     };
     if !object.error.is_empty() {
@@ -127,21 +127,31 @@ fn runtime_info(object: &ObjectStatus) -> Map<String, Value> {
 }
 
 /// The object as `/api/http/<kind>s` shows it: runtime info plus name, provider and type.
-fn representation(object: &ObjectStatus) -> Value {
-    let mut map = runtime_info(object);
-    map.insert("name".into(), object.name.clone().into());
-    map.insert("provider".into(), object.provider.clone().into());
+fn representation(snapshot: &Snapshot, object: &ObjectStatus) -> Value {
+    let mut map = runtime_info(snapshot, object);
     if object.kind != ObjectKind::Router {
-        if let Some(kind) = object.config.as_object().and_then(|c| c.keys().next()) {
+        let kinds = [
+            "loadBalancer",
+            "weighted",
+            "mirroring",
+            "failover",
+            "highestRandomWeight",
+        ];
+        let kind = map
+            .keys()
+            .find(|k| object.kind == ObjectKind::Middleware || kinds.contains(&k.as_str()));
+        if let Some(kind) = kind.cloned() {
             map.insert("type".into(), kind.to_ascii_lowercase().into());
         }
     }
+    map.insert("name".into(), object.name.clone().into());
+    map.insert("provider".into(), object.provider.clone().into());
     Value::Object(map)
 }
 
-fn rawdata(objects: &[ObjectStatus]) -> Value {
+fn rawdata(snapshot: &Snapshot) -> Value {
     let mut sections: Map<String, Value> = Map::new();
-    for object in objects {
+    for object in &snapshot.status.objects {
         let section = match object.kind {
             ObjectKind::Router => "routers",
             ObjectKind::Service => "services",
@@ -149,7 +159,10 @@ fn rawdata(objects: &[ObjectStatus]) -> Value {
             ObjectKind::ServersTransport => continue,
         };
         if let Value::Object(map) = sections.entry(section).or_insert_with(|| json!({})) {
-            map.insert(object.name.clone(), Value::Object(runtime_info(object)));
+            map.insert(
+                object.name.clone(),
+                Value::Object(runtime_info(snapshot, object)),
+            );
         }
     }
     Value::Object(sections)
@@ -181,7 +194,8 @@ fn overview(objects: &[ObjectStatus]) -> Value {
 }
 
 /// A page of one kind's objects, sorted by name, filtered by `status` and `search`.
-fn list(objects: &[ObjectStatus], kind: ObjectKind, query: &str) -> ApiResponse {
+fn list(snapshot: &Snapshot, kind: ObjectKind, query: &str) -> ApiResponse {
+    let objects = &snapshot.status.objects;
     let param = |key: &str| {
         query
             .split('&')
@@ -227,7 +241,7 @@ fn list(objects: &[ObjectStatus], kind: ObjectKind, query: &str) -> ApiResponse 
     let mut response = ApiResponse::json(Value::Array(
         selected[start..end]
             .iter()
-            .map(|o| representation(o))
+            .map(|o| representation(snapshot, o))
             .collect(),
     ));
     response.next_page = Some(if end < selected.len() { page + 1 } else { 1 });
@@ -249,7 +263,11 @@ mod tests {
             entry_points: vec!["web".into()],
             default_entry_points: vec!["web".into()],
         };
-        compile(&context, &[("file".into(), Arc::new(decoded))])
+        compile(
+            &context,
+            &[("file".into(), Arc::new(decoded))],
+            &mut crate::runtime::RuleCache::default(),
+        )
     }
 
     fn body(response: &ApiResponse) -> Value {

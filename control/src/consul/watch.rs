@@ -43,7 +43,7 @@ pub async fn watch_prefix<F, Fut>(
     );
     let mut index = 0u64;
     let mut first = true;
-    let mut last: Option<Vec<KvPair>> = None;
+    let mut last: Option<u64> = None;
     let mut backoff = BACKOFF.0;
     let mut reachable = true;
     loop {
@@ -62,8 +62,9 @@ pub async fn watch_prefix<F, Fut>(
                 backoff = BACKOFF.0;
                 first = false;
                 index = next_index(index, answered);
-                if last.as_ref() != Some(&pairs) {
-                    last = Some(pairs.clone());
+                let fingerprint = fingerprint(&pairs);
+                if last != Some(fingerprint) {
+                    last = Some(fingerprint);
                     if !on_change(pairs).await {
                         return;
                     }
@@ -82,6 +83,18 @@ pub async fn watch_prefix<F, Fut>(
             }
         }
     }
+}
+
+/// Identifies a listing by its keys and their ModifyIndex (a value cannot change without
+/// its ModifyIndex changing), without keeping a copy of it.
+fn fingerprint(pairs: &[KvPair]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for pair in pairs {
+        pair.key.hash(&mut hasher);
+        pair.modify_index.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use super::ProviderUpdate;
 use control::consul::apply::{commit_state, CommitState};
 use control::consul::watch::{watch_prefix, BLOCKING_WAIT};
 use control::consul::{ClientOptions, ConsulClient, ConsulError, KvPair};
-use control::dynamic_decode::{decode_dynamic, Decoded};
-use control::kv::tree_from_pairs;
+use control::dynamic_decode::Decoded;
+use control::kv::IncrementalDecoder;
 use control::static_config::ConsulProvider;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,21 +15,38 @@ use tokio::sync::mpsc;
 /// Provider name, as in `name@consul`.
 pub const NAME: &str = "consul";
 
-/// Decodes a listing of `root`; `None` while a multi-transaction change is being written.
-/// Errors print the full Consul key (`consul traefik/http/routers/api/rule: ...`).
-pub fn decode_listing(root: &str, pairs: &[KvPair]) -> Option<Decoded> {
-    if let CommitState::Pending(generation) = commit_state(root, pairs) {
-        tracing::info!(generation = %generation, "a change is being written to Consul; it applies when committed");
-        return None;
+/// Decodes successive listings of `<rootKey>/`, decoding again only the objects that changed.
+pub struct ListingDecoder {
+    root: String,
+    objects: IncrementalDecoder,
+}
+
+impl ListingDecoder {
+    /// A decoder for the keys under `root`.
+    pub fn new(root: &str) -> Self {
+        Self {
+            root: root.to_string(),
+            objects: IncrementalDecoder::new(root, &format!("{NAME} {root}/")),
+        }
     }
-    let origin = format!("{NAME} {root}/");
-    let values = pairs
-        .iter()
-        .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
-    let (tree, utf8_errors) = tree_from_pairs(root, &origin, values);
-    let mut decoded = decode_dynamic(&tree, &origin);
-    decoded.errors.extend(utf8_errors);
-    Some(decoded)
+
+    /// The configuration of a listing; `None` while a multi-transaction change is being
+    /// written. Errors print the full Consul key (`consul traefik/http/routers/api/rule: ...`).
+    pub fn decode(&mut self, pairs: &[KvPair]) -> Option<Decoded> {
+        if let CommitState::Pending(generation) = commit_state(&self.root, pairs) {
+            tracing::info!(generation = %generation, "a change is being written to Consul; it applies when committed");
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let (decoded, changed) = self.objects.decode(pairs);
+        tracing::debug!(
+            keys = pairs.len(),
+            changed_objects = changed,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "decoded Consul's keys"
+        );
+        Some(decoded)
+    }
 }
 
 /// Builds the client the provider uses; fails on bad TLS files or a bad token.
@@ -48,7 +65,7 @@ pub fn initial_load(provider: &ConsulProvider, timeout: Duration) -> Option<Deco
     runtime.block_on(async {
         let client = client(provider).ok()?;
         match tokio::time::timeout(timeout, client.kv_list(&format!("{root}/"), None)).await {
-            Ok(Ok(listing)) => decode_listing(&root, &listing.pairs),
+            Ok(Ok(listing)) => ListingDecoder::new(&root).decode(&listing.pairs),
             Ok(Err(e)) => {
                 tracing::warn!("{e}; starting without Consul's configuration, which applies once Consul answers");
                 None
@@ -72,8 +89,9 @@ pub async fn watch(provider: ConsulProvider, updates: mpsc::Sender<ProviderUpdat
     };
     let root = provider.root_key();
     tracing::info!(endpoint = client.endpoint(), root = %root, "watching Consul KV");
+    let mut decoder = ListingDecoder::new(&root);
     watch_prefix(client, format!("{root}/"), BLOCKING_WAIT, |pairs| {
-        let decoded = decode_listing(&root, &pairs);
+        let decoded = decoder.decode(&pairs);
         let updates = updates.clone();
         async move {
             match decoded {
@@ -111,7 +129,7 @@ mod tests {
             pair("traefik/http/routers/bad/rule", "Path(`/`)"),
             pair("traefik/http/routers/bad/priority", "high"),
         ];
-        let decoded = decode_listing("traefik", &pairs).unwrap();
+        let decoded = ListingDecoder::new("traefik").decode(&pairs).unwrap();
         assert_eq!(decoded.config.http.unwrap().routers.len(), 1);
         assert_eq!(decoded.errors[0].key, "http/routers/bad/priority");
         assert!(
@@ -130,6 +148,6 @@ mod tests {
             pair("traefik/_commit/generation", "1"),
             pair("traefik/_commit/pending", "2"),
         ];
-        assert!(decode_listing("traefik", &pairs).is_none());
+        assert!(ListingDecoder::new("traefik").decode(&pairs).is_none());
     }
 }

@@ -3,13 +3,13 @@
 //! An object that fails is left out alone; everything else is served.
 
 use super::router_table::{Route, RouterTable};
+use super::rule_cache::RuleCache;
 use super::service::{LoadBalancer, ServiceHandler, TransportSettings, Upstream};
 use super::status::{ConfigStatus, ObjectKind};
 use super::wrr::SmoothWeightedSchedule;
 use super::Snapshot;
 use control::dynamic::{Router, ServersTransport, Service};
 use control::dynamic_decode::Decoded;
-use control::rule::Rule;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -39,12 +39,18 @@ struct Compiler<'a> {
     transports: HashMap<String, Result<TransportSettings, String>>,
     built: HashMap<String, Result<Arc<ServiceHandler>, String>>,
     in_progress: HashSet<String>,
-    references: HashMap<(ObjectKind, String), Vec<String>>,
+    /// Who refers to each service and middleware (Traefik's `usedBy`), by qualified name.
+    references: HashMap<ObjectKind, HashMap<String, Vec<String>>>,
     status: ConfigStatus,
 }
 
-/// Compiles the configurations of every provider (`(provider name, decoded)`).
-pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -> Snapshot {
+/// Compiles the configurations of every provider (`(provider name, decoded)`), taking the
+/// rules it has already compiled from `rules`.
+pub fn compile(
+    context: &CompileContext,
+    providers: &[(String, Arc<Decoded>)],
+    rules: &mut RuleCache,
+) -> Snapshot {
     let mut compiler = Compiler {
         services: BTreeMap::new(),
         transports: HashMap::new(),
@@ -67,7 +73,6 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
                 ObjectKind::ServersTransport,
                 &qualified,
                 provider,
-                transport,
                 outcome,
                 Vec::new(),
             );
@@ -86,7 +91,6 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
                 ObjectKind::Middleware,
                 &qualified,
                 provider,
-                middleware,
                 Err(format!(
                     "middleware type {kind} is not supported by this gateway yet"
                 )),
@@ -106,6 +110,7 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
     for (name, provider, router) in routers {
         let compiled = compile_router(
             &mut compiler,
+            rules,
             context,
             &middlewares,
             &name,
@@ -137,21 +142,24 @@ pub fn compile(context: &CompileContext, providers: &[(String, Arc<Decoded>)]) -
         };
         compiler
             .status
-            .record(ObjectKind::Router, &name, provider, router, outcome, using);
+            .record(ObjectKind::Router, &name, provider, outcome, using);
     }
     compiler.apply_references();
+    rules.forget_unused();
     for (provider, decoded) in providers {
         attach_decode_errors(&mut compiler.status, provider, &decoded.errors);
     }
     Snapshot {
         tables: tables.into_iter().map(RouterTable::new).collect(),
         status: compiler.status,
+        sources: providers.to_vec(),
     }
 }
 
 /// Compiles one router.
 fn compile_router(
     compiler: &mut Compiler<'_>,
+    rules: &mut RuleCache,
     context: &CompileContext,
     middlewares: &BTreeMap<String, &str>,
     name: &str,
@@ -171,7 +179,7 @@ fn compile_router(
             ))
         }
     }
-    let rule = Rule::parse(source).map_err(|e| e.to_string())?;
+    let rule = rules.get(source).map_err(|e| e.to_string())?;
     if router.tls.is_some() {
         return Err("TLS routers are not supported by this gateway yet".into());
     }
@@ -285,7 +293,6 @@ fn attach_decode_errors(
                     kind,
                     &qualify(name, provider),
                     provider,
-                    &(),
                     Err(message),
                     Vec::new(),
                 );
@@ -319,7 +326,9 @@ impl Compiler<'_> {
     /// Notes that `by` refers to the object `name` of `kind` (Traefik's `usedBy`).
     fn refer(&mut self, kind: ObjectKind, name: String, by: &str) {
         self.references
-            .entry((kind, name))
+            .entry(kind)
+            .or_default()
+            .entry(name)
             .or_default()
             .push(by.to_string());
     }
@@ -327,7 +336,11 @@ impl Compiler<'_> {
     /// Copies the references noted during compilation into the objects' statuses.
     fn apply_references(&mut self) {
         for object in &mut self.status.objects {
-            if let Some(by) = self.references.remove(&(object.kind, object.name.clone())) {
+            let by = self
+                .references
+                .get_mut(&object.kind)
+                .and_then(|names| names.remove(object.name.as_str()));
+            if let Some(by) = by {
                 object.links = by;
             }
         }
@@ -351,14 +364,8 @@ impl Compiler<'_> {
             Ok(_) => Ok(warnings),
             Err(error) => Err(error.clone()),
         };
-        self.status.record(
-            ObjectKind::Service,
-            name,
-            provider,
-            service,
-            outcome,
-            Vec::new(),
-        );
+        self.status
+            .record(ObjectKind::Service, name, provider, outcome, Vec::new());
         self.built.insert(name.to_string(), result.clone());
         result
     }

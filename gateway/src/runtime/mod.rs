@@ -2,13 +2,19 @@
 
 pub mod compile;
 pub mod router_table;
+pub mod rule_cache;
 pub mod service;
 pub mod status;
 pub mod wrr;
 
 pub use compile::{compile, CompileContext};
 pub use router_table::{Route, RouterTable};
+pub use rule_cache::RuleCache;
 pub use status::ConfigStatus;
+
+use control::dynamic_decode::Decoded;
+use status::{ObjectKind, ObjectStatus};
+use std::sync::Arc;
 
 /// One consistent version of the configuration: a router table per entrypoint and the state
 /// of every object. Swapped in whole; a request keeps the snapshot it started with.
@@ -17,6 +23,8 @@ pub struct Snapshot {
     tables: Vec<RouterTable>,
     /// Every object's state.
     pub status: ConfigStatus,
+    /// The providers' configurations it was compiled from (for the API).
+    sources: Vec<(String, Arc<Decoded>)>,
 }
 
 impl Snapshot {
@@ -25,7 +33,35 @@ impl Snapshot {
         Self {
             tables: (0..entry_points).map(|_| RouterTable::default()).collect(),
             status: ConfigStatus::default(),
+            sources: Vec::new(),
         }
+    }
+
+    /// The configuration of an object, as Traefik's API shows it (its dynamic configuration
+    /// with Traefik's field names); `null` for an object that could not be decoded.
+    pub fn object_config(&self, object: &ObjectStatus) -> serde_json::Value {
+        let local = object
+            .name
+            .strip_suffix(&object.provider)
+            .and_then(|n| n.strip_suffix('@'))
+            .unwrap_or(&object.name);
+        let http = self
+            .sources
+            .iter()
+            .find(|(provider, _)| *provider == object.provider)
+            .and_then(|(_, decoded)| decoded.config.http.as_ref());
+        let Some(http) = http else {
+            return serde_json::Value::Null;
+        };
+        let value = match object.kind {
+            ObjectKind::Router => http.routers.get(local).map(serde_json::to_value),
+            ObjectKind::Service => http.services.get(local).map(serde_json::to_value),
+            ObjectKind::Middleware => http.middlewares.get(local).map(serde_json::to_value),
+            ObjectKind::ServersTransport => {
+                http.servers_transports.get(local).map(serde_json::to_value)
+            }
+        };
+        value.and_then(Result::ok).unwrap_or_default()
     }
 
     /// The router table of the entrypoint at `index` in [`CompileContext::entry_points`].

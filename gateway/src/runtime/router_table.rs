@@ -11,8 +11,8 @@ use std::sync::Arc;
 pub struct Route {
     /// Qualified name (`api@file`).
     pub name: String,
-    /// The compiled rule.
-    pub rule: Rule,
+    /// The compiled rule (shared with the rule cache).
+    pub rule: Arc<Rule>,
     /// Explicit priority, or the rule's length.
     pub priority: i64,
     /// Where matching requests go.
@@ -113,7 +113,7 @@ mod tests {
     fn route(name: &str, rule: &str, priority: Option<i64>) -> Arc<Route> {
         Arc::new(Route {
             name: name.into(),
-            rule: Rule::parse(rule).unwrap(),
+            rule: Arc::new(Rule::parse(rule).unwrap()),
             priority: priority.unwrap_or(rule.len() as i64),
             service: Arc::new(ServiceHandler::LoadBalancer(LoadBalancer {
                 servers: vec![],

@@ -43,8 +43,6 @@ pub struct ObjectStatus {
     pub status: &'static str,
     /// Why it is disabled, or its warnings.
     pub error: Vec<String>,
-    /// Its dynamic configuration, serialized with Traefik's field names.
-    pub config: serde_json::Value,
     /// Routers: the entrypoints serving it. Services and middlewares: who refers to them.
     pub links: Vec<String>,
     /// Its latest change was rejected; the previous version is served.
@@ -62,13 +60,12 @@ pub struct ConfigStatus {
 
 impl ConfigStatus {
     /// Records an object that is enabled (`outcome` `Ok` with its warnings, if any) or
-    /// disabled (`Err`), with its configuration.
+    /// disabled (`Err`).
     pub fn record(
         &mut self,
         kind: ObjectKind,
         name: &str,
         provider: &str,
-        config: &impl Serialize,
         outcome: Result<Vec<String>, String>,
         links: Vec<String>,
     ) {
@@ -83,7 +80,6 @@ impl ConfigStatus {
             provider: provider.to_string(),
             status,
             error,
-            config: serde_json::to_value(config).unwrap_or_default(),
             links,
             rejected_change: false,
         });

@@ -11,7 +11,11 @@ fn compile_yaml(yaml: &str) -> Snapshot {
         entry_points: vec!["web".into(), "admin".into()],
         default_entry_points: vec!["web".into()],
     };
-    compile(&context, &[("file".into(), Arc::new(decoded))])
+    compile(
+        &context,
+        &[("file".into(), Arc::new(decoded))],
+        &mut crate::runtime::RuleCache::default(),
+    )
 }
 
 fn object<'a>(snapshot: &'a Snapshot, kind: ObjectKind, name: &str) -> &'a ObjectStatus {

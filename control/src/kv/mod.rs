@@ -1,10 +1,14 @@
 //! Traefik's configuration as Consul KV keys: the tree a key listing decodes into, and the
 //! keys a configuration is written as (`traefik/http/routers/api/rule = Host(...)`).
 
+mod incremental;
+
+pub use incremental::IncrementalDecoder;
+
 use crate::decode::Node;
 use crate::dynamic::Configuration;
 use crate::dynamic_decode::ConfigError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The sections of the root key Traefik reads; everything else under the root is ignored.
 const SECTIONS: [&str; 4] = ["http", "tcp", "udp", "tls"];
@@ -28,7 +32,7 @@ pub fn tree_from_pairs<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> (Node, Vec<ConfigError>) {
     let prefix = format!("{}/", root.trim_matches('/'));
-    let mut tree = Node::empty_map();
+    let mut tree = Builder::default();
     let mut errors = Vec::new();
     for (key, value) in pairs {
         let Some(relative) = key.strip_prefix(&prefix) else {
@@ -45,38 +49,51 @@ pub fn tree_from_pairs<'a>(
             });
             continue;
         };
-        let segments: Vec<&str> = relative.split('/').filter(|s| !s.is_empty()).collect();
-        insert(&mut tree, &segments, text);
+        tree.insert(relative.split('/').filter(|s| !s.is_empty()), text);
     }
-    (tree, errors)
+    (tree.into_node(), errors)
 }
 
-/// Sets `value` at `path`, creating maps (names matched ignoring case). A map is never
-/// replaced by a value: its children define it.
-fn insert(node: &mut Node, path: &[&str], value: &str) {
-    let Some((first, rest)) = path.split_first() else {
-        if !matches!(node, Node::Map(entries) if !entries.is_empty()) {
-            *node = Node::Scalar(value.to_string());
-        }
-        return;
-    };
-    if !matches!(node, Node::Map(_)) {
-        *node = Node::empty_map();
+/// A tree under construction, with an index of each map's names (lowercased) so that a
+/// listing of many keys is built in linear time.
+#[derive(Default)]
+struct Builder {
+    value: Option<String>,
+    children: Vec<(String, Builder)>,
+    index: HashMap<String, usize>,
+}
+
+impl Builder {
+    /// Sets `value` at `path`; names match ignoring case; a node with children is a map
+    /// whatever value it also has.
+    fn insert<'a>(&mut self, mut path: impl Iterator<Item = &'a str>, value: &str) {
+        let Some(name) = path.next() else {
+            self.value = Some(value.to_string());
+            return;
+        };
+        let slot = match self.index.get(&name.to_ascii_lowercase()) {
+            Some(&slot) => slot,
+            None => {
+                self.index
+                    .insert(name.to_ascii_lowercase(), self.children.len());
+                self.children.push((name.to_string(), Builder::default()));
+                self.children.len() - 1
+            }
+        };
+        self.children[slot].1.insert(path, value);
     }
-    let Node::Map(entries) = node else {
-        unreachable!("just made a map")
-    };
-    let index = match entries
-        .iter()
-        .position(|(k, _)| k.eq_ignore_ascii_case(first))
-    {
-        Some(index) => index,
-        None => {
-            entries.push((first.to_string(), Node::Null));
-            entries.len() - 1
+
+    fn into_node(self) -> Node {
+        if self.children.is_empty() {
+            return self.value.map_or(Node::Null, Node::Scalar);
         }
-    };
-    insert(&mut entries[index].1, rest, value);
+        Node::Map(
+            self.children
+                .into_iter()
+                .map(|(name, child)| (name, child.into_node()))
+                .collect(),
+        )
+    }
 }
 
 /// The keys (relative to `root`, which is prefixed) and values a configuration is written as.
