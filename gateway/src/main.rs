@@ -35,6 +35,11 @@ SUPPORTED STATIC CONFIGURATION:
     --entryPoints.<name>.forwardedHeaders.addXForwardedSchemeHeaders
     --entryPoints.<name>.transport.lifeCycle.graceTimeOut  time given to requests on SIGTERM (10s)
     --providers.file.filename | .directory | .watch      dynamic configuration files (watch: true)
+    --providers.consul.endpoints                   Consul addresses, failed over in order (127.0.0.1:8500)
+    --providers.consul.rootKey                     key prefix of the configuration (traefik)
+    --providers.consul.token                       ACL token
+    --providers.consul.stale                       read from any Consul server (an extension)
+    --providers.consul.tls.ca | .cert | .key | .insecureSkipVerify
     --providers.providersThrottleDuration          minimum time between applied changes (none)
     --api.insecure                                 creates the `traefik` entrypoint (:8080)
     --ping  --ping.entryPoint  --ping.manualRouting  --ping.terminatingStatusCode

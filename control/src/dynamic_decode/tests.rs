@@ -93,7 +93,8 @@ fn tls_certificates_are_a_list() {
     assert_eq!(decoded.errors[0].key, "tls/certificates/0001/bogus");
 }
 
-/// Every key Traefik's KV provider knows (reference/traefik-kv-keys.txt) decodes without error.
+/// Every key Traefik's KV provider knows (reference/traefik-kv-keys.txt), read as Consul keys,
+/// decodes without error.
 #[test]
 fn every_traefik_kv_key_decodes() {
     let path = concat!(
@@ -103,25 +104,27 @@ fn every_traefik_kv_key_decodes() {
     let Ok(text) = std::fs::read_to_string(path) else {
         panic!("{path} is missing: the shared reference folder must sit beside the repository");
     };
-    let mut tree = Node::empty_map();
-    let mut count = 0;
+    let mut pairs: Vec<(String, String)> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (key, value) = line.split_once(" = ").unwrap_or((line, ""));
-        let segments: Vec<&str> = key
-            .trim()
-            .trim_start_matches("traefik/")
-            .split('/')
-            .collect();
+        let key = key.trim().to_string();
         // The reference's placeholder "foobar" is no HTTP rule; give routers a real one.
-        let value = match segments.as_slice() {
-            ["http", "routers", _, "rule"] => "Path(`/`)",
-            _ => value.trim(),
+        let is_http_rule = key.starts_with("traefik/http/routers/") && key.ends_with("/rule");
+        let value = if is_http_rule {
+            "Path(`/`)"
+        } else {
+            value.trim()
         };
-        tree.set_path(&segments, Node::Scalar(value.to_string()));
-        count += 1;
+        pairs.push((key, value.to_string()));
     }
-    assert!(count > 400, "only {count} keys read");
-    let decoded = decode_dynamic(&tree, "traefik-kv-keys.txt");
+    assert!(pairs.len() > 400, "only {} keys read", pairs.len());
+    let (tree, utf8_errors) = crate::kv::tree_from_pairs(
+        "traefik",
+        "consul traefik/",
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+    );
+    assert!(utf8_errors.is_empty());
+    let decoded = decode_dynamic(&tree, "consul traefik/");
     let errors: Vec<String> = decoded.errors.iter().map(ToString::to_string).collect();
     // The reference lists two plugin configurations under one middleware name to show both
     // key shapes; that middleware alone is (rightly) rejected for having two types.
@@ -131,11 +134,12 @@ fn every_traefik_kv_key_decodes() {
         "{errors:#?}"
     );
     let http = decoded.config.http.unwrap();
-    assert!(
-        !http.routers.is_empty() && http.middlewares.len() >= 20,
-        "{} middlewares",
-        http.middlewares.len()
-    );
+    assert!(!http.routers.is_empty() && http.middlewares.len() >= 20);
+    let tcp = decoded.config.tcp.unwrap();
+    assert!(!tcp.routers.is_empty() && !tcp.services.is_empty());
+    let tls = decoded.config.tls.unwrap();
+    assert!(!tls.certificates.is_empty() && !tls.options.is_empty() && !tls.stores.is_empty());
+    assert!(!decoded.config.udp.unwrap().routers.is_empty());
 }
 
 #[test]
