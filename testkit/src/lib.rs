@@ -1,25 +1,28 @@
 //! Test support shared by the integration tests of the workspace: free loopback ports and a
 //! real Consul agent (built by scripts/install-consul) on them, stopped on drop.
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A free port on 127.0.0.1 (bound once by the OS, then released); never the same twice in
-/// one test process.
+/// A port nothing listens on right now on 127.0.0.1 (bound by the OS, then released); never
+/// the same one twice in one test process.
 pub fn free_port() -> u16 {
-    static LAST: AtomicU16 = AtomicU16::new(0);
-    loop {
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed = handed.get_or_insert_with(HashSet::new);
+    for _ in 0..100 {
         let listener =
             TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local address").port();
-        if LAST.swap(port, Ordering::Relaxed) != port {
+        if handed.insert(port) {
             return port;
         }
     }
+    panic!("could not find a fresh free port");
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
@@ -31,7 +34,7 @@ pub fn port_accepts(port: u16) -> bool {
     .is_ok()
 }
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
@@ -41,7 +44,7 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

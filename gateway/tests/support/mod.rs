@@ -6,14 +6,12 @@
 //! some files.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a process may take to open its ports.
@@ -30,31 +28,11 @@ pub fn gateway_bin() -> &'static str {
 // Ports and directories
 // ---------------------------------------------------------------------------------------------
 
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// A port nothing listens on right now (bind 127.0.0.1:0, read it, drop). Never hands out the
-/// same port twice within one test binary.
-pub fn free_port() -> u16 {
-    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let handed = handed.get_or_insert_with(HashSet::new);
-    for _ in 0..100 {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        if handed.insert(port) {
-            return port;
-        }
-    }
-    panic!("could not find a fresh free port");
-}
+pub use testkit::{free_port, port_accepts, wait_until};
 
 /// `127.0.0.1:port`.
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// Whether something accepts TCP connections on 127.0.0.1:port.
-pub fn port_accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(&local(port), Duration::from_millis(200)).is_ok()
 }
 
 /// Whether 127.0.0.1:port can be bound right now (nothing else uses it).
@@ -120,20 +98,6 @@ pub fn write_in_place(path: &Path, content: &str) {
         .expect("open for writing");
     file.write_all(content.as_bytes()).expect("write");
     file.sync_all().ok();
-}
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
