@@ -420,3 +420,51 @@ fn a_multi_transaction_apply_is_never_seen_half_done() {
     );
     assert!(*old > 0 && *new > 0, "old {old}, new {new}");
 }
+
+#[test]
+fn consul_over_tls_with_a_private_ca() {
+    let certificates = testkit::TestCertificates::generate();
+    let agent = ConsulAgent::start_tls(&certificates);
+    let kv = Kv::new(&agent);
+    let a = Backend::start("A");
+    route(&kv, "app", "Path(`/app`)", &a);
+    let https = format!("https://127.0.0.1:{}", agent.https_port.unwrap());
+
+    let gw = Gateway::builder()
+        .entry_point("web", "")
+        .arg(format!("--providers.consul.endpoints={https}"))
+        .arg(format!(
+            "--providers.consul.tls.ca={}",
+            certificates.ca().display()
+        ))
+        .start();
+    assert_eq!(
+        backend_of(&gw, "/app").as_deref(),
+        Some("A"),
+        "{}",
+        gw.stderr()
+    );
+    kv.put("traefik/http/routers/app/rule", "Path(`/tls`)");
+    assert!(wait_until(Duration::from_secs(5), || backend_of(
+        &gw, "/tls"
+    )
+    .as_deref()
+        == Some("A")));
+
+    // Without the CA, Consul's certificate is not trusted: nothing is read, and the log says why.
+    let untrusting = Gateway::builder()
+        .entry_point("web", "")
+        .arg(format!("--providers.consul.endpoints={https}"))
+        .start();
+    assert!(
+        untrusting.wait_for_stderr("cannot reach Consul", Duration::from_secs(10)),
+        "{}",
+        untrusting.stderr()
+    );
+    assert!(
+        untrusting.stderr().contains("certificate"),
+        "{}",
+        untrusting.stderr()
+    );
+    assert_eq!(status_of(&untrusting, "/tls"), 404);
+}

@@ -68,6 +68,64 @@ pub fn consul_binary() -> PathBuf {
         .clone()
 }
 
+/// A certificate authority and a certificate it signed for 127.0.0.1, as PEM files.
+pub struct TestCertificates {
+    dir: PathBuf,
+}
+
+impl TestCertificates {
+    /// Generates a CA and a server certificate for `127.0.0.1` and `localhost`.
+    pub fn generate() -> TestCertificates {
+        let dir = std::env::temp_dir().join(format!(
+            "testkit-certs-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the certificate directory");
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA parameters");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "testkit CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let server_key = rcgen::KeyPair::generate().expect("server key");
+        let server_params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .expect("server parameters");
+        let server = server_params
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca.pem");
+        std::fs::write(dir.join("server.pem"), server.pem()).expect("write server.pem");
+        std::fs::write(dir.join("server-key.pem"), server_key.serialize_pem())
+            .expect("write server-key.pem");
+        TestCertificates { dir }
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// The server certificate (PEM).
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+
+    /// The server key (PEM).
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("server-key.pem")
+    }
+}
+
+impl Drop for TestCertificates {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// How an agent keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -82,6 +140,9 @@ pub struct ConsulAgent {
     child: Option<Child>,
     /// The HTTP API port.
     pub http_port: u16,
+    /// The HTTPS API port, when started with TLS.
+    pub https_port: Option<u16>,
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
     ports: [u16; 3],
     storage: Storage,
     data_dir: PathBuf,
@@ -91,6 +152,15 @@ pub struct ConsulAgent {
 impl ConsulAgent {
     /// Starts an agent and waits until it has a leader.
     pub fn start(storage: Storage) -> ConsulAgent {
+        Self::start_with(storage, None)
+    }
+
+    /// Starts an in-memory agent that also serves its API over TLS with `certificates`.
+    pub fn start_tls(certificates: &TestCertificates) -> ConsulAgent {
+        Self::start_with(Storage::Memory, Some(certificates))
+    }
+
+    fn start_with(storage: Storage, certificates: Option<&TestCertificates>) -> ConsulAgent {
         let data_dir = std::env::temp_dir().join(format!(
             "testkit-consul-{}-{}",
             std::process::id(),
@@ -100,6 +170,8 @@ impl ConsulAgent {
         let mut agent = ConsulAgent {
             child: None,
             http_port: free_port(),
+            https_port: certificates.map(|_| free_port()),
+            tls: certificates.map(|c| (c.ca(), c.cert(), c.key())),
             ports: [free_port(), free_port(), free_port()],
             storage,
             log: data_dir.with_extension("log"),
@@ -135,6 +207,14 @@ impl ConsulAgent {
         command.arg(format!("-serf-lan-port={serf_lan}"));
         command.arg(format!("-serf-wan-port={serf_wan}"));
         command.arg(format!("-server-port={server}"));
+        if let (Some(port), Some((ca, cert, key))) = (self.https_port, &self.tls) {
+            command.arg("-hcl").arg(format!(
+                "ports {{ https = {port} }} tls {{ defaults {{ ca_file = \"{}\" cert_file = \"{}\" key_file = \"{}\" verify_incoming = false }} }}",
+                ca.display(),
+                cert.display(),
+                key.display()
+            ));
+        }
         match self.storage {
             Storage::Memory => {
                 command.arg("-dev");
