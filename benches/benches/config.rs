@@ -2,8 +2,7 @@
 //! Traefik's way on every change) and incrementally after one key changed (the gateway's way).
 
 use benches::kv_listing;
-use control::dynamic_decode::decode_dynamic;
-use control::kv::{tree_from_pairs, IncrementalDecoder};
+use control::kv::{decode_pairs, IncrementalDecoder};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -15,13 +14,7 @@ fn kv_decode(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(listing.len() as u64));
     group.bench_function("full", |b| {
-        b.iter(|| {
-            let values = listing
-                .iter()
-                .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
-            let (tree, _) = tree_from_pairs("traefik", "consul traefik/", values);
-            black_box(decode_dynamic(&tree, "consul traefik/"))
-        })
+        b.iter(|| black_box(decode_pairs("traefik", "consul traefik/", &listing)))
     });
     let mut decoder = IncrementalDecoder::new("traefik", "consul traefik/");
     decoder.decode(&listing);

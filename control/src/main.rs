@@ -4,8 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use control::consul::apply::{execute, plan};
 use control::consul::{ClientOptions, ConsulClient};
-use control::dynamic_decode::{decode_dynamic, Decoded};
-use control::kv::{pairs_from_config, tree_from_pairs};
+use control::dynamic_decode::Decoded;
+use control::kv::{decode_pairs, pairs_from_config};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -202,21 +202,14 @@ async fn export(args: ConsulArgs) -> Result<ExitCode, String> {
         .kv_list(&format!("{root}/"), None)
         .await
         .map_err(|e| e.to_string())?;
-    let origin = format!("consul {root}/");
-    let values = listing
-        .pairs
-        .iter()
-        .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
-    let (tree, utf8_errors) = tree_from_pairs(&root, &origin, values);
-    let decoded = decode_dynamic(&tree, &origin);
+    let decoded = decode_pairs(&root, &format!("consul {root}/"), &listing.pairs);
     let yaml =
         serde_yaml::to_string(&decoded.config).map_err(|e| format!("cannot write YAML: {e}"))?;
     print!("{yaml}");
-    let errors: Vec<_> = utf8_errors.iter().chain(&decoded.errors).collect();
-    for error in &errors {
+    for error in &decoded.errors {
         eprintln!("{error}; left out of the export");
     }
-    Ok(if errors.is_empty() {
+    Ok(if decoded.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -121,7 +121,6 @@ pub struct ConsulClient {
     endpoints: Vec<String>,
     current: AtomicUsize,
     http: reqwest::Client,
-    token: Option<String>,
     stale: bool,
 }
 
@@ -170,7 +169,6 @@ impl ConsulClient {
             endpoints,
             current: AtomicUsize::new(0),
             http,
-            token: options.token,
             stale: options.stale,
         })
     }
@@ -178,11 +176,6 @@ impl ConsulClient {
     /// The endpoint requests currently go to.
     pub fn endpoint(&self) -> &str {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]
-    }
-
-    /// Whether a token is configured.
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
     }
 
     /// Sends a request built by `build` to the current endpoint, failing over to the next ones
@@ -306,18 +299,6 @@ impl ConsulClient {
             value: value.to_vec(),
         }])
         .await
-    }
-
-    /// Waits until the cluster has a leader (a dev agent takes a moment after start).
-    pub async fn leader(&self) -> Result<String, ConsulError> {
-        let response = self
-            .send(|http, endpoint| {
-                http.get(format!("{endpoint}/v1/status/leader"))
-                    .timeout(Duration::from_secs(5))
-            })
-            .await?;
-        let text = response.text().await.map_err(|e| self.unreachable(e))?;
-        Ok(text.trim().trim_matches('"').to_string())
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ConsulError {

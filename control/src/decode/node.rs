@@ -36,14 +36,6 @@ impl Node {
         }
     }
 
-    /// The entries of a map, or nothing for any other node.
-    pub fn entries(&self) -> &[(String, Node)] {
-        match self {
-            Node::Map(entries) => entries,
-            _ => &[],
-        }
-    }
-
     /// Short name of the node's shape, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -2,10 +2,10 @@
 //! changed: keys are grouped by object (`http/routers/<name>`), and an object whose keys and
 //! their ModifyIndex are the same as in the previous listing is not decoded again.
 
-use super::tree_from_pairs;
+use super::decode_pairs;
 use crate::consul::KvPair;
 use crate::dynamic::Configuration;
-use crate::dynamic_decode::{absorb, decode_dynamic, ConfigError, Decoded};
+use crate::dynamic_decode::{absorb, ConfigError, Decoded};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -117,12 +117,7 @@ impl IncrementalDecoder {
         if let Some(stale) = self.objects.remove(&object) {
             remove_objects(&mut self.config, &stale.decoded.config);
         }
-        let values = keys
-            .iter()
-            .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
-        let (tree, utf8_errors) = tree_from_pairs(&self.root, &self.origin, values);
-        let mut decoded = decode_dynamic(&tree, &self.origin);
-        decoded.errors.extend(utf8_errors);
+        let decoded = decode_pairs(&self.root, &self.origin, keys.iter().copied());
         absorb(&mut self.config, decoded.config.clone());
         self.objects.insert(
             object,
@@ -259,13 +254,7 @@ mod tests {
     #[test]
     fn only_changed_objects_are_decoded_and_the_result_equals_a_full_decode() {
         let mut decoder = IncrementalDecoder::new("traefik", "consul traefik/");
-        let full = |pairs: &[KvPair]| {
-            let values = pairs
-                .iter()
-                .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
-            let (tree, _) = tree_from_pairs("traefik", "consul traefik/", values);
-            decode_dynamic(&tree, "consul traefik/")
-        };
+        let full = |pairs: &[KvPair]| decode_pairs("traefik", "consul traefik/", pairs);
 
         let first = listing(("Path(`/b`)", 2), false);
         let (decoded, count) = decoder.decode(&first);

@@ -5,9 +5,10 @@ mod incremental;
 
 pub use incremental::IncrementalDecoder;
 
+use crate::consul::KvPair;
 use crate::decode::Node;
 use crate::dynamic::Configuration;
-use crate::dynamic_decode::ConfigError;
+use crate::dynamic_decode::{decode_dynamic, ConfigError, Decoded};
 use std::collections::{BTreeMap, HashMap};
 
 /// The sections of the root key Traefik reads; everything else under the root is ignored.
@@ -52,6 +53,22 @@ pub fn tree_from_pairs<'a>(
         tree.insert(relative.split('/').filter(|s| !s.is_empty()), text);
     }
     (tree.into_node(), errors)
+}
+
+/// Decodes Consul keys (full keys and raw values, under `root`) into a configuration, with the
+/// errors of every object left out, UTF-8 errors included. `origin` names the source in errors.
+pub fn decode_pairs<'a>(
+    root: &str,
+    origin: &str,
+    pairs: impl IntoIterator<Item = &'a KvPair>,
+) -> Decoded {
+    let values = pairs
+        .into_iter()
+        .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
+    let (tree, utf8_errors) = tree_from_pairs(root, origin, values);
+    let mut decoded = decode_dynamic(&tree, origin);
+    decoded.errors.extend(utf8_errors);
+    decoded
 }
 
 /// A tree under construction, with an index of each map's names (lowercased) so that a
@@ -158,7 +175,7 @@ mod tests {
     use crate::decode::from_yaml_str;
     use crate::dynamic_decode::decode_dynamic;
 
-    fn decode_pairs(pairs: &[(&str, &str)]) -> crate::dynamic_decode::Decoded {
+    fn decode_text_pairs(pairs: &[(&str, &str)]) -> crate::dynamic_decode::Decoded {
         let (tree, errors) = tree_from_pairs(
             "traefik",
             "consul traefik/",
@@ -170,7 +187,7 @@ mod tests {
 
     #[test]
     fn keys_decode_as_traefik_reads_them() {
-        let decoded = decode_pairs(&[
+        let decoded = decode_text_pairs(&[
             ("traefik/http/routers/api/rule", "Host(`a`)"),
             ("traefik/http/routers/api/service", "svc"),
             ("traefik/http/routers/api/entryPoints", "web,websecure"),
@@ -239,7 +256,7 @@ mod tests {
         ] {
             let mut pairs = order.to_vec();
             pairs.push(("traefik/http/routers/r/rule", "Path(`/`)"));
-            let decoded = decode_pairs(&pairs);
+            let decoded = decode_text_pairs(&pairs);
             let router = &decoded.config.http.unwrap().routers["r"];
             assert_eq!(
                 router.tls.as_ref().unwrap().options.as_deref(),
@@ -271,7 +288,7 @@ mod tests {
             pairs["traefik/http/serversTransports/t/forwardingTimeouts/dialTimeout"],
             "1m30s"
         );
-        let decoded = decode_pairs(
+        let decoded = decode_text_pairs(
             &pairs
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -120,7 +120,9 @@ impl ForwardedPolicy {
         }
         if let Some(ip) = client {
             if header_is_empty(req, "x-real-ip") {
-                set(req, "X-Real-Ip", &ip.to_string());
+                if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
+                    let _ = req.insert_header("X-Real-Ip", value);
+                }
             }
         }
         if header_is_empty(req, "x-forwarded-proto") {
@@ -133,8 +135,9 @@ impl ForwardedPolicy {
             set(req, "X-Forwarded-Proto", proto);
         }
         if header_is_empty(req, "x-forwarded-port") {
-            let port = forwarded_port(req, tls);
-            set(req, "X-Forwarded-Port", &port);
+            if let Some(port) = forwarded_port(req, tls) {
+                let _ = req.insert_header("X-Forwarded-Port", port);
+            }
         }
         if self.add_scheme_headers {
             let scheme = header_str(req, "x-forwarded-proto")
@@ -144,9 +147,13 @@ impl ForwardedPolicy {
             set(req, "X-Scheme", &scheme);
         }
         if header_is_empty(req, "x-forwarded-host") {
-            if let Some(host) = request_host(req) {
-                let host = host.to_string();
-                set(req, "X-Forwarded-Host", &host);
+            // The Host header's value is shared as is; an absolute-form authority is copied.
+            let host = match req.uri.authority() {
+                Some(authority) => HeaderValue::try_from(authority.as_str()).ok(),
+                None => req.headers.get(header::HOST).cloned(),
+            };
+            if let Some(host) = host.filter(|h| !h.is_empty()) {
+                let _ = req.insert_header("X-Forwarded-Host", host);
             }
         }
         fold_x_forwarded_for(req);
@@ -267,19 +274,22 @@ fn is_websocket(req: &RequestHeader) -> bool {
         && header_str(req, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
-fn forwarded_port(req: &RequestHeader, tls: bool) -> String {
+/// The port the client addressed: from the host, else 443 or 80 (no allocation for those).
+fn forwarded_port(req: &RequestHeader, tls: bool) -> Option<HeaderValue> {
     if let Some(port) = request_host(req)
         .and_then(port_of)
         .filter(|p| !p.is_empty())
     {
-        return port.to_string();
+        return HeaderValue::try_from(port).ok();
     }
     let proto = header_str(req, "x-forwarded-proto").unwrap_or_default();
-    if tls || proto == "https" || proto == "wss" {
-        "443".into()
-    } else {
-        "80".into()
-    }
+    Some(HeaderValue::from_static(
+        if tls || proto == "https" || proto == "wss" {
+            "443"
+        } else {
+            "80"
+        },
+    ))
 }
 
 /// The port of `host:port` or `[v6]:port`.
