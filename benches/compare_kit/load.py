@@ -54,9 +54,14 @@ def wrk(tools, workdir, target, seconds, connections=64, threads=1, cpus=None):
                               "close": 'wrk.headers["Connection"] = "close"' if target.new_connections else ""})
     result = _run([tools["wrk"], f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", script,
                    target.url], seconds + 30, cpus)
-    summary = next((json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"requests"')), None)
+    return parse_wrk(result.stdout, result.stderr)
+
+
+def parse_wrk(stdout, stderr=""):
+    """Requests, requests/s and errors (socket errors plus non-2xx/3xx) from our script's summary line."""
+    summary = next((json.loads(line) for line in stdout.splitlines() if line.startswith('{"requests"')), None)
     if summary is None:
-        raise RuntimeError(f"wrk printed no summary: {result.stderr.strip() or result.stdout.strip()}")
+        raise RuntimeError(f"wrk printed no summary: {stderr.strip() or stdout.strip()}")
     seconds_run = summary["duration_us"] / 1e6
     return {"requests": summary["requests"], "rps": summary["requests"] / seconds_run,
             "errors": summary["errors"] + summary["status_errors"]}
@@ -66,12 +71,17 @@ def h2load(tools, target, seconds, connections=16, streams=8, cpus=None):
     """Closed-loop HTTP/2 load (TLS with ALPN h2): requests/s and errors."""
     result = _run([tools["h2load"], "-t1", f"-c{connections}", f"-m{streams}", f"-D{seconds}",
                    "-H", f":authority: {target.host}", target.url], seconds + 30, cpus)
+    return parse_h2load(result.stdout, seconds, result.stderr)
+
+
+def parse_h2load(stdout, seconds, stderr=""):
+    """2xx answers per second and errors from h2load's report; refuses a connection that did not speak h2."""
     done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout",
-                     result.stdout)
-    codes = re.search(r"status codes: (\d+) 2xx", result.stdout)
-    protocol = re.search(r"Application protocol: (\S+)", result.stdout)
+                     stdout)
+    codes = re.search(r"status codes: (\d+) 2xx", stdout)
+    protocol = re.search(r"Application protocol: (\S+)", stdout)
     if not done or not codes:
-        raise RuntimeError(f"h2load printed no summary: {result.stdout.strip()[-300:]} {result.stderr.strip()[-300:]}")
+        raise RuntimeError(f"h2load printed no summary: {stdout.strip()[-300:]} {stderr.strip()[-300:]}")
     if protocol and protocol.group(1) != "h2":
         raise RuntimeError(f"the peer negotiated {protocol.group(1)}, not h2")
     ok = int(codes.group(1))
@@ -102,10 +112,15 @@ def oha(tools, target, seconds, rate, connections, cpus=None):
     args = _oha_args(tools, target)
     args[1:1] = ["-z", f"{seconds}s", "-w", "-c", str(connections), "-q", str(rate), "--latency-correction"]
     result = _run(args, seconds + 30, cpus)
+    return parse_oha(result.stdout, result.stderr)
+
+
+def parse_oha(stdout, stderr=""):
+    """Latency percentiles in ms and errors (failed or non-2xx requests) from oha's JSON report."""
     try:
-        report = json.loads(result.stdout)
+        report = json.loads(stdout)
     except json.JSONDecodeError:
-        raise RuntimeError(f"oha printed no JSON: {result.stderr.strip()[-300:]}")
+        raise RuntimeError(f"oha printed no JSON: {stderr.strip()[-300:]}")
     statuses = report.get("statusCodeDistribution", {})
     ok = sum(count for status, count in statuses.items() if status.startswith("2"))
     failed = sum(report.get("errorDistribution", {}).values()) + sum(statuses.values()) - ok

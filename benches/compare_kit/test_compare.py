@@ -1,0 +1,105 @@
+"""Unit tests of benches/compare's parsing of load-generator output and its targets and ratios (run by scripts/test)."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from compare_kit import load, reload, report  # noqa: E402
+
+H2LOAD_OUTPUT = """starting benchmark...
+Application protocol: h2
+finished in 2.00s, 51210.00 req/s, 3.1MB/s
+requests: 102500 total, 102520 started, 102440 done, 102400 succeeded, 40 failed, 30 errored, 10 timeout
+status codes: 102380 2xx, 0 3xx, 20 4xx, 0 5xx
+"""
+
+
+def oha_report(statuses, errors, p50=0.0002, p99=0.0007, p999=0.002):
+    return json.dumps({"statusCodeDistribution": statuses, "errorDistribution": errors,
+                       "latencyPercentiles": {"p50": p50, "p99": p99, "p99.9": p999}})
+
+
+def row(rps, cpu, p99):
+    return {"rps": rps, "cpu_ms_per_1k": cpu, "p99_ms": p99, "p50_ms": p99 / 3, "rss_mb": 10.0, "errors": 0}
+
+
+class ParsersTest(unittest.TestCase):
+    def test_wrk_summary_counts_socket_and_status_errors(self):
+        out = 'Running 2s test\n{"requests": 50000, "duration_us": 2000000, "errors": 3, "status_errors": 2}\n'
+        self.assertEqual(load.parse_wrk(out), {"requests": 50000, "rps": 25000.0, "errors": 5})
+
+    def test_wrk_without_summary_is_an_error_naming_its_output(self):
+        with self.assertRaisesRegex(RuntimeError, "connection refused"):
+            load.parse_wrk("", "unable to connect: connection refused")
+
+    def test_h2load_counts_only_2xx_and_reports_failures_and_non_2xx(self):
+        parsed = load.parse_h2load(H2LOAD_OUTPUT, 2)
+        self.assertEqual(parsed["requests"], 102380)
+        self.assertEqual(parsed["rps"], 51190)
+        self.assertEqual(parsed["errors"], 40 + 20)
+
+    def test_h2load_refuses_a_peer_that_fell_back_to_http1(self):
+        with self.assertRaisesRegex(RuntimeError, "http/1.1, not h2"):
+            load.parse_h2load(H2LOAD_OUTPUT.replace("protocol: h2", "protocol: http/1.1"), 2)
+
+    def test_oha_gives_milliseconds_and_counts_errors_and_non_2xx(self):
+        parsed = load.parse_oha(oha_report({"200": 990, "503": 4}, {"connection reset": 6}))
+        self.assertEqual(parsed["errors"], 10)
+        self.assertAlmostEqual(parsed["p50_ms"], 0.2)
+        self.assertAlmostEqual(parsed["p99_ms"], 0.7)
+        self.assertAlmostEqual(parsed["p999_ms"], 2.0)
+
+    def test_oha_without_a_single_success_is_an_error(self):
+        report_text = oha_report({}, {"connection refused": 5}, None, None, None)
+        with self.assertRaisesRegex(RuntimeError, "connection refused"):
+            load.parse_oha(report_text)
+
+    def test_reload_percentile_is_nearest_rank(self):
+        values = list(range(1, 101))
+        self.assertEqual(reload.percentile(values, 50), 50)
+        self.assertEqual(reload.percentile(values, 99), 99)
+        self.assertEqual(reload.percentile([7.0], 99), 7.0)
+
+
+class TargetsTest(unittest.TestCase):
+    def results(self, gateway_rps=60_000, gateway_cpu=8.0, gateway_p99=0.3, many_rps=57_000, reload_row=None):
+        return {"scenarios": {
+            "1_route": {"gateway": row(gateway_rps, gateway_cpu, gateway_p99), "nginx": row(50_000, 10.0, 0.4),
+                        "haproxy": row(45_000, 11.0, 0.5), "traefik": row(10_000, 50.0, 2.0)},
+            "10k_routes": {"gateway": row(many_rps, gateway_cpu, gateway_p99)},
+            "tls": {"gateway": {"missing": "TLS is not implemented"}, "nginx": row(40_000, 12.0, 0.5)},
+            "reload": {"gateway": reload_row or {"p50_ms": 3.0, "p99_ms": 8.0, "errors": 0}},
+        }}
+
+    def verdicts(self, results):
+        return {description: met for description, met, _ in report.targets(results)}
+
+    def test_every_target_met(self):
+        self.assertEqual(set(self.verdicts(self.results()).values()), {True})
+
+    def test_each_target_can_be_missed(self):
+        verdicts = self.verdicts(self.results(gateway_rps=25_000, gateway_cpu=20.0, gateway_p99=0.5, many_rps=20_000,
+                                              reload_row={"p50_ms": 3.0, "p99_ms": 8.0, "errors": 2}))
+        self.assertEqual(set(verdicts.values()), {False})
+
+    def test_missing_peer_is_not_measured_rather_than_met(self):
+        results = self.results()
+        results["scenarios"]["1_route"]["haproxy"] = {"missing": "exited"}
+        del results["scenarios"]["reload"]
+        verdicts = self.verdicts(results)
+        self.assertIsNone(verdicts["rps under quota >= 1.1x haproxy"])
+        self.assertIsNone(verdicts["reload p99 <= 50 ms with 0 failed requests"])
+
+    def test_ratios_skip_scenarios_the_gateway_cannot_serve(self):
+        ratios = report.ratios(self.results())
+        self.assertNotIn("tls", ratios)
+        self.assertAlmostEqual(ratios["1_route"]["nginx"]["rps"], 1.2)
+        self.assertAlmostEqual(ratios["1_route"]["traefik"]["cpu_per_request"], 0.16)
+        self.assertIn("no ratios where the gateway is missing: tls", report.ratio_table(self.results()))
+
+
+if __name__ == "__main__":
+    unittest.main()
