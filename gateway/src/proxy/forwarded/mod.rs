@@ -36,6 +36,12 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// True for a header Traefik manages, including `X_Forwarded_For`-style spellings.
 fn is_managed(name: &str) -> bool {
     MANAGED_HEADERS.iter().any(|managed| {
@@ -119,13 +125,13 @@ impl ForwardedPolicy {
             }
         }
         if let Some(ip) = client {
-            if header_is_empty(req, "x-real-ip") {
+            if header_is_empty(req, &X_REAL_IP) {
                 if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
                     let _ = req.insert_header("X-Real-Ip", value);
                 }
             }
         }
-        if header_is_empty(req, "x-forwarded-proto") {
+        if header_is_empty(req, &X_FORWARDED_PROTO) {
             let proto = match (is_websocket(req), tls) {
                 (true, true) => "wss",
                 (true, false) => "ws",
@@ -134,19 +140,19 @@ impl ForwardedPolicy {
             };
             set(req, "X-Forwarded-Proto", proto);
         }
-        if header_is_empty(req, "x-forwarded-port") {
+        if header_is_empty(req, &X_FORWARDED_PORT) {
             if let Some(port) = forwarded_port(req, tls) {
                 let _ = req.insert_header("X-Forwarded-Port", port);
             }
         }
         if self.add_scheme_headers {
-            let scheme = header_str(req, "x-forwarded-proto")
+            let scheme = header_str(req, &X_FORWARDED_PROTO)
                 .unwrap_or_default()
                 .to_string();
             set(req, "X-Forwarded-Scheme", &scheme);
             set(req, "X-Scheme", &scheme);
         }
-        if header_is_empty(req, "x-forwarded-host") {
+        if header_is_empty(req, &X_FORWARDED_HOST) {
             // The Host header's value is shared as is; an absolute-form authority is copied.
             let host = match req.uri.authority() {
                 Some(authority) => HeaderValue::try_from(authority.as_str()).ok(),
@@ -212,11 +218,8 @@ pub fn prepare_upstream(
                 .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
         })
     });
-    let nominated: Vec<HeaderName> = connection_tokens(&req.headers)
-        .filter_map(|t| HeaderName::try_from(t).ok())
-        .collect();
-    for name in nominated.iter().chain(HOP_BY_HOP.iter()) {
-        req.remove_header(name);
+    for name in hop_by_hop_present(&req.headers) {
+        req.remove_header(&name);
     }
     if te_trailers {
         let _ = req.insert_header(header::TE, "trailers");
@@ -227,7 +230,7 @@ pub fn prepare_upstream(
     }
     if append_x_forwarded_for {
         if let Some(ip) = client {
-            let value = match header_str(req, "x-forwarded-for").filter(|v| !v.is_empty()) {
+            let value = match header_str(req, &X_FORWARDED_FOR).filter(|v| !v.is_empty()) {
                 Some(prior) => format!("{prior}, {ip}"),
                 None => ip.to_string(),
             };
@@ -241,14 +244,29 @@ pub fn clean_response(resp: &mut ResponseHeader) {
     if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
         return;
     }
-    let nominated: Vec<HeaderName> = connection_tokens(&resp.headers)
-        .filter_map(|t| HeaderName::try_from(t).ok())
-        .collect();
-    for name in nominated.iter().chain(HOP_BY_HOP.iter()) {
+    for name in hop_by_hop_present(&resp.headers) {
         if name != header::TRANSFER_ENCODING && name != header::TRAILER {
-            resp.remove_header(name);
+            resp.remove_header(&name);
         }
     }
+}
+
+/// The hop-by-hop headers present: the standard ones and those `Connection` names. Found in one
+/// pass over the headers, so a message without any costs no lookups or removals.
+fn hop_by_hop_present(headers: &http::HeaderMap) -> Vec<HeaderName> {
+    let mut present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
+        .collect();
+    if present.contains(&header::CONNECTION) {
+        let nominated: Vec<HeaderName> = connection_tokens(headers)
+            .filter_map(|t| HeaderName::try_from(t).ok())
+            .filter(|name| headers.contains_key(name) && !present.contains(name))
+            .collect();
+        present.extend(nominated);
+    }
+    present
 }
 
 /// The request's host as the client sent it: the absolute-form target's authority, else `Host`.
@@ -256,7 +274,7 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
     req.uri
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| header_str(req, "host"))
+        .or_else(|| header_str(req, &header::HOST))
 }
 
 fn connection_tokens(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
@@ -271,7 +289,7 @@ fn connection_tokens(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
 
 fn is_websocket(req: &RequestHeader) -> bool {
     connection_tokens(&req.headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
-        && header_str(req, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+        && header_str(req, &header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
 /// The port the client addressed: from the host, else 443 or 80 (no allocation for those).
@@ -282,7 +300,7 @@ fn forwarded_port(req: &RequestHeader, tls: bool) -> Option<HeaderValue> {
     {
         return HeaderValue::try_from(port).ok();
     }
-    let proto = header_str(req, "x-forwarded-proto").unwrap_or_default();
+    let proto = header_str(req, &X_FORWARDED_PROTO).unwrap_or_default();
     Some(HeaderValue::from_static(
         if tls || proto == "https" || proto == "wss" {
             "443"
@@ -303,7 +321,7 @@ fn port_of(host: &str) -> Option<&str> {
 fn fold_x_forwarded_for(req: &mut RequestHeader) {
     let values: Vec<&str> = req
         .headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
@@ -313,11 +331,11 @@ fn fold_x_forwarded_for(req: &mut RequestHeader) {
     }
 }
 
-fn header_str<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+fn header_str<'a>(req: &'a RequestHeader, name: &HeaderName) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn header_is_empty(req: &RequestHeader, name: &str) -> bool {
+fn header_is_empty(req: &RequestHeader, name: &HeaderName) -> bool {
     header_str(req, name).is_none_or(str::is_empty)
 }
 
