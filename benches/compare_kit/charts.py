@@ -17,26 +17,28 @@ PEERS = ["direct", "gateway", "nginx", "haproxy", "traefik"]
 COLORS = {"direct": "#999999", "gateway": "#d62728", "nginx": "#2ca02c", "haproxy": "#1f77b4", "traefik": "#9467bd"}
 
 
-def grouped_bars(results, key, title, ylabel, path):
+def bars_per_scenario(results, key, peers, title, ylabel, path):
+    """One small chart per scenario (each with its own scale), a bar per peer; missing peers are marked."""
     scenarios = [s for s in results["scenarios"] if s != "reload"]
-    width = 0.8 / len(PEERS)
-    figure, axes = plt.subplots(figsize=(11, 5))
-    for index, peer in enumerate(PEERS):
-        xs, heights = [], []
-        for position, scenario in enumerate(scenarios):
+    columns = 4
+    rows = (len(scenarios) + columns - 1) // columns
+    figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    for axes, scenario in zip(grid.flat, scenarios):
+        for position, peer in enumerate(peers):
             row = results["scenarios"][scenario].get(peer, {})
             if row.get(key) is not None:
-                xs.append(position + (index - len(PEERS) / 2 + 0.5) * width)
-                heights.append(row[key])
-            elif "missing" in row:
-                axes.text(position + (index - len(PEERS) / 2 + 0.5) * width, 0, "missing", rotation=90,
-                          ha="center", va="bottom", fontsize=7, color=COLORS[peer])
-        axes.bar(xs, heights, width, label=peer, color=COLORS[peer])
-    axes.set_xticks(range(len(scenarios)), scenarios)
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
-    axes.legend()
-    axes.grid(axis="y", alpha=0.3)
+                axes.bar(position, row[key], color=COLORS[peer])
+            else:
+                axes.text(position, 0, "missing" if "missing" in row else "-", rotation=90, ha="center",
+                          va="bottom", fontsize=8, color=COLORS[peer])
+        axes.set_xticks(range(len(peers)), peers, rotation=45, fontsize=8)
+        axes.set_title(scenario, fontsize=10)
+        axes.tick_params(axis="y", labelsize=8)
+        axes.grid(axis="y", alpha=0.3)
+    for axes in list(grid.flat)[len(scenarios):]:
+        axes.axis("off")
+    grid[0][0].set_ylabel(ylabel)
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -51,6 +53,9 @@ def latency_by_connections(results, path):
             axes.plot([int(c) for c in connections], [points[c] for c in connections], marker="o", label=peer,
                       color=COLORS[peer])
     axes.set_xscale("log", base=2)
+    every = sorted({int(c) for points in results.get("latency_by_connections", {}).values() for c in points})
+    axes.set_xticks(every, [str(c) for c in every])
+    axes.minorticks_off()
     axes.set_xlabel("connections")
     axes.set_ylabel("p99 ms (constant rate, corrected)")
     axes.set_title(f"1 route: p99 against connections at {results['settings']['rates']['1_route']} requests/s")
@@ -66,10 +71,10 @@ def main():
     with open(results_path) as f:
         results = json.load(f)
     quota = results["settings"]["quota_cores"]
-    grouped_bars(results, "rps", f"requests/s with the proxy held to {quota} core", "requests/s",
-                 os.path.join(output, "compare-throughput.png"))
-    grouped_bars(results, "p99_ms", "p99 latency at a constant rate (coordinated omission corrected)", "ms",
-                 os.path.join(output, "compare-p99.png"))
+    bars_per_scenario(results, "rps", PEERS[1:], f"requests/s with the proxy held to {quota} core (higher is better)",
+                      "requests/s", os.path.join(output, "compare-throughput.png"))
+    bars_per_scenario(results, "p99_ms", PEERS, "p99 ms at a constant rate, coordinated omission corrected (lower is better)",
+                      "ms", os.path.join(output, "compare-p99.png"))
     latency_by_connections(results, os.path.join(output, "compare-latency-connections.png"))
 
 
