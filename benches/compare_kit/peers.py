@@ -42,6 +42,16 @@ class Setup:
         return os.path.join(self.workdir, name)
 
 
+def nginx_preamble(setup, name, workers):
+    """The top of an nginx configuration: workers, foreground, pid and error log in the work folder."""
+    return f"""worker_processes {workers};
+daemon off;
+pid {setup.path(name + '.pid')};
+error_log {setup.path(name + '.error.log')} error;
+events {{ worker_connections 8192; }}
+"""
+
+
 class Backend:
     """The upstream every peer forwards to: an nginx answering a short body, and 1 MiB at BODY_PATH."""
 
@@ -50,12 +60,7 @@ class Backend:
         config = setup.path("backend.conf")
         os.makedirs(setup.path("backend-temp"), exist_ok=True)
         with open(config, "w") as f:
-            f.write(f"""worker_processes 2;
-daemon off;
-pid {setup.path('backend.pid')};
-error_log {setup.path('backend.error.log')} error;
-events {{ worker_connections 8192; }}
-http {{
+            f.write(nginx_preamble(setup, "backend", 2) + f"""http {{
   access_log off;
   client_body_temp_path {setup.path('backend-temp')};
   keepalive_requests 10000000;
@@ -166,12 +171,7 @@ class Nginx(Peer):
                         for i in range(HOST_ROUTES)) if routes == "large" else ""
         config = s.path(f"nginx-{routes}.conf")
         with open(config, "w") as f:
-            f.write(f"""worker_processes auto;
-daemon off;
-pid {s.path('nginx.pid')};
-error_log {s.path('nginx.error.log')} error;
-events {{ worker_connections 8192; }}
-http {{
+            f.write(nginx_preamble(s, "nginx", "auto") + f"""http {{
   access_log off;
   keepalive_requests 10000000;
   client_body_temp_path {temp}; proxy_temp_path {temp};
@@ -283,14 +283,14 @@ PEERS = [Direct, Gateway, Nginx, Haproxy, Traefik]
 class Consul:
     """A Consul dev agent holding the KV configuration the gateway and Traefik read."""
 
-    def __init__(self, setup):
+    def __init__(self, setup, cpus=None):
         self.setup = setup
         self.port = system.free_port()
         self.process = system.launch(
             [setup.tools["consul"], "agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", "-log-level=warn",
              f"-http-port={self.port}", "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
              f"-serf-lan-port={system.free_port()}", f"-serf-wan-port={system.free_port()}",
-             f"-server-port={system.free_port()}"], setup.path("consul.log"), cpus=system.LOAD_CPUS)
+             f"-server-port={system.free_port()}"], setup.path("consul.log"), cpus=cpus)
         system.wait_for(lambda: urllib.request.urlopen(f"{self.url}/v1/status/leader").read().strip() not in (b"", b'""'),
                         30, "Consul's leader")
 

@@ -20,30 +20,41 @@ def _format_ratio(value):
     return "-" if value is None else f"{value:.2f}x"
 
 
-def peer_table(results):
-    """One row per scenario and peer with everything measured; missing peers say why."""
-    lines = [f"{'scenario':<14} {'peer':<8} {'rps@quota':>10} {'cpu ms/1k':>9} {'rss MB':>7} {'p50 ms':>7} {'p99 ms':>7} "
-             f"{'p99.9 ms':>8} {'+p99 ms':>7} {'errors':>6}"]
+# The measured columns: (key, heading, decimals, text width).
+COLUMNS = [("rps", "rps @ quota", 0, 11), ("cpu_ms_per_1k", "CPU ms / 1k req", 1, 15), ("rss_mb", "peak RSS MB", 1, 11),
+           ("p50_ms", "p50 ms", 2, 7), ("p99_ms", "p99 ms", 2, 7), ("p999_ms", "p99.9 ms", 2, 8),
+           ("added_p99_ms", "+p99 vs direct", 2, 14), ("errors", "errors", 0, 6)]
+
+
+def _peer_rows(results):
+    """(scenario, peer, cells or None, missing reason) for every measured scenario and peer, in a fixed order."""
     for scenario, peers in results["scenarios"].items():
         if scenario == "reload":
             continue
         for peer in PEERS:
             row = peers.get(peer)
-            if row is None:
-                continue
-            if "missing" in row:
-                lines.append(f"{scenario:<14} {peer:<8} missing: {row['missing'][:90]}")
-                continue
-            lines.append(f"{scenario:<14} {peer:<8} {_number(row.get('rps'), 0):>10} {_number(row.get('cpu_ms_per_1k'), 1):>9} "
-                         f"{_number(row.get('rss_mb'), 1):>7} {_number(row.get('p50_ms'), 2):>7} {_number(row.get('p99_ms'), 2):>7} "
-                         f"{_number(row.get('p999_ms'), 2):>8} {_number(row.get('added_p99_ms'), 2):>7} {_number(row.get('errors'), 0):>6}")
-    reload = results["scenarios"].get("reload", {})
-    for peer, row in reload.items():
-        if "missing" in row:
-            lines.append(f"{'reload':<14} {peer:<8} missing: {row['missing'][:90]}")
+            if row is not None:
+                cells = None if "missing" in row else [_number(row.get(key), digits) for key, _, digits, _ in COLUMNS]
+                yield scenario, peer, cells, row.get("missing")
+
+
+def _reload_line(row):
+    if "missing" in row:
+        return f"missing: {row['missing'][:90]}"
+    return (f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms over {row['reloads']} reloads, "
+            f"{row['errors']} failed of {row['requests_ok'] + row['errors']:,} requests")
+
+
+def peer_table(results):
+    """One row per scenario and peer with everything measured; missing peers say why."""
+    lines = [f"{'scenario':<14} {'peer':<8} " + " ".join(f"{heading:>{width}}" for _, heading, _, width in COLUMNS)]
+    for scenario, peer, cells, missing in _peer_rows(results):
+        if cells is None:
+            lines.append(f"{scenario:<14} {peer:<8} missing: {missing[:90]}")
         else:
-            lines.append(f"{'reload':<14} {peer:<8} p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms over "
-                         f"{row['reloads']} reloads, {row['errors']} failed of {row['requests_ok'] + row['errors']} requests")
+            lines.append(f"{scenario:<14} {peer:<8} " + " ".join(f"{c:>{w}}" for c, (_, _, _, w) in zip(cells, COLUMNS)))
+    for peer, row in results["scenarios"].get("reload", {}).items():
+        lines.append(f"{'reload':<14} {peer:<8} {_reload_line(row)}")
     return "\n".join(lines)
 
 
@@ -120,3 +131,38 @@ def targets(results):
 def target_lines(results):
     marks = {True: "met   ", False: "MISSED", None: "n/a   "}
     return "\n".join(f"{marks[met]} {description}: {measured}" for description, met, measured in targets(results))
+
+
+def markdown(results):
+    """The results as Markdown tables (for the README and benches/results/latest.md)."""
+    machine = results["machine"]
+    settings = results["settings"]
+    lines = [f"`{results['command']}` on {results['date'][:10]}: {machine['cpus']} × {machine['cpu_model']}, "
+             f"{machine['memory_gib']} GiB, Linux {machine['kernel']}; {results['duration_s'] // 60} min "
+             f"{results['duration_s'] % 60} s. Throughput with each proxy held to {settings['quota_cores']} core; "
+             f"latency at a constant rate (requests/s: "
+             + ", ".join(f"{k} {v}" for k, v in settings["rates"].items()) + ").",
+             "",
+             "| scenario | peer | " + " | ".join(heading for _, heading, _, _ in COLUMNS) + " |",
+             "|---|---|" + "---|" * len(COLUMNS)]
+    for scenario, peer, cells, missing in _peer_rows(results):
+        cells = cells or [f"missing: {missing[:80]}"] + [""] * (len(COLUMNS) - 1)
+        lines.append(f"| {scenario} | {peer} | " + " | ".join(cells) + " |")
+    whole = {peer: row.get("rps_whole_machine") for peer, row in results["scenarios"].get("1_route", {}).items()
+             if row.get("rps_whole_machine")}
+    if whole:
+        lines += ["", "Whole machine, 1 route, nothing pinned, no quota (wrk -t2 -c128): "
+                  + ", ".join(f"{peer} {rps:,} rps" for peer, rps in whole.items()) + "."]
+    reload = results["scenarios"].get("reload", {})
+    if reload:
+        lines += ["", "| reload: Consul KV write to the first answer from the new route | result |", "|---|---|"]
+        lines += [f"| {peer} | {_reload_line(row)} |" for peer, row in reload.items()]
+    lines += ["", "| gateway ÷ peer | " + " | ".join(f"rps ÷ {r} | CPU/req ÷ {r} | p99 ÷ {r}" for r in RIVALS) + " |",
+              "|---|" + "---|" * (3 * len(RIVALS))]
+    for scenario, by_rival in ratios(results).items():
+        cells = [_format_ratio(by_rival.get(r, {}).get(k)) for r in RIVALS for k in ("rps", "cpu_per_request", "p99")]
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | result | measured |", "|---|---|---|"]
+    for description, met, measured in targets(results):
+        lines.append(f"| {description} | {'met' if met else 'missed' if met is False else 'not measured'} | {measured} |")
+    return "\n".join(lines) + "\n"

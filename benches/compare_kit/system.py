@@ -179,16 +179,17 @@ def launch(args, log_path, cpus=None, quota=None, env=None):
                             start_new_session=True)
 
 
-def stop(process, timeout=5):
-    """Stops a process started by `launch` and every process it started."""
-    if process.poll() is None:
+def stop(process, patience=1.0):
+    """Stops a process started by `launch` and every process it started: SIGTERM (nginx and
+    HAProxy stop at once and reap their workers), then SIGKILL after `patience` seconds (Pingora
+    and Traefik would wait out their grace period; shutdown is not what is measured)."""
+    for signal_number, wait in ((15, patience), (9, None)):
+        if process.poll() is not None:
+            break
         try:
-            os.killpg(process.pid, 15)
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-        except ProcessLookupError:
+            os.killpg(process.pid, signal_number)
+            process.wait(wait)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
 
 
