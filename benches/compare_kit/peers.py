@@ -105,11 +105,7 @@ class Peer:
     def start(self, routes, cpus, quota):
         self.http_port, self.https_port = system.free_port(), system.free_port()
         args = self.command(routes)
-        self.process = system.launch(args, self.setup.path(f"{self.name}.log"), cpus=cpus, quota=quota,
-                                     env=self.environment())
-
-    def environment(self):
-        return None
+        self.process = system.launch(args, self.setup.path(f"{self.name}.log"), cpus=cpus, quota=quota)
 
     def pids(self):
         return system.process_tree(self.process.pid) if self.process else []

@@ -165,7 +165,7 @@ class CpuQuota:
             pass
 
 
-def launch(args, log_path, cpus=None, quota=None, env=None):
+def launch(args, log_path, cpus=None, quota=None):
     """Starts a process with its output in `log_path`, pinned to `cpus` and inside `quota`'s cgroup."""
 
     def prepare():
@@ -175,8 +175,7 @@ def launch(args, log_path, cpus=None, quota=None, env=None):
             os.sched_setaffinity(0, cpus)
 
     log = open(log_path, "ab")
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=prepare, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=prepare, start_new_session=True)
 
 
 def stop(process, patience=1.0):
