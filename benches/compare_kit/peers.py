@@ -26,6 +26,7 @@ class Setup:
         self.workdir = workdir
         self.tools = tools
         os.chmod(workdir, 0o755)  # nginx workers run as nobody and serve a file from here
+        self.consul = None  # the Consul agent the KV peers read, once it runs
         self.backend_http = system.free_port()
         self.backend_https = system.free_port()
         self.cert, self.key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
