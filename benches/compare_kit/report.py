@@ -66,8 +66,8 @@ def ratios(results):
         if scenario == "reload" or "missing" in ours:
             continue
         for rival in RIVALS:
-            theirs = peers.get(rival, {})
-            if "missing" in theirs:
+            theirs = peers.get(rival)
+            if theirs is None or "missing" in theirs:
                 continue
             table.setdefault(scenario, {})[rival] = {
                 "rps": _ratio(ours.get("rps"), theirs.get("rps")),
