@@ -46,53 +46,28 @@ impl IncrementalDecoder {
     pub fn decode(&mut self, pairs: &[KvPair]) -> (Decoded, usize) {
         self.round += 1;
         let prefix = format!("{}/", self.root);
-        let config_keys: Vec<(&str, &KvPair)> = pairs
-            .iter()
-            .filter_map(|pair| {
-                let relative = pair.key.strip_prefix(&prefix)?;
-                (!relative.ends_with('/') && super::is_config_key(relative))
-                    .then_some((relative, pair))
-            })
-            .collect();
-        // In key order an object's keys are one run, unless its name is spelled in several
-        // cases (`B/rule`, `b/service`): such an object is decoded from all its keys.
+        // An object's keys, in listing order; a name spelled in several cases (`B/rule`,
+        // `b/service`) is one object, wherever Consul's byte order puts its keys.
+        let mut objects: HashMap<Cow<str>, Vec<&KvPair>> = HashMap::new();
+        for pair in pairs {
+            if let Some(relative) = pair.key.strip_prefix(&prefix) {
+                if !relative.ends_with('/') && super::is_config_key(relative) {
+                    objects.entry(object_of(relative)).or_default().push(pair);
+                }
+            }
+        }
         let mut decoded_now = 0;
-        let mut start = 0;
-        while start < config_keys.len() {
-            let object = object_of(config_keys[start].0);
-            let end = start
-                + config_keys[start..]
-                    .iter()
-                    .take_while(|(relative, _)| object_of(relative) == object)
-                    .count();
-            let split = self
-                .objects
-                .get(object.as_ref())
-                .is_some_and(|c| c.round == self.round);
-            let run: Vec<&KvPair> = if split {
-                config_keys
-                    .iter()
-                    .filter(|(relative, _)| object_of(relative) == object)
-                    .map(|(_, pair)| *pair)
-                    .collect()
-            } else {
-                config_keys[start..end]
-                    .iter()
-                    .map(|(_, pair)| *pair)
-                    .collect()
-            };
-            let fingerprint = fingerprint(&run);
-            let round = self.round;
+        let round = self.round;
+        for (object, keys) in objects {
+            let fingerprint = fingerprint(&keys);
             match self.objects.get_mut(object.as_ref()) {
                 Some(cached) if cached.fingerprint == fingerprint => cached.round = round,
                 _ => {
                     decoded_now += 1;
-                    self.replace(object.into_owned(), &run, fingerprint);
+                    self.replace(object.into_owned(), &keys, fingerprint);
                 }
             }
-            start = end;
         }
-        let round = self.round;
         let config = &mut self.config;
         self.objects.retain(|_, cached| {
             let seen = cached.round == round;
@@ -248,6 +223,8 @@ mod tests {
         if with_c {
             pairs.push(pair("traefik/http/routers/c/rule", "Path(`/c`)", 9));
         }
+        // Consul lists keys in byte order: `B/rule` comes before `a/...`, apart from `b/service`.
+        pairs.sort_by(|x, y| x.key.cmp(&y.key));
         pairs
     }
 
