@@ -411,18 +411,12 @@ pub fn absorb(into: &mut Configuration, from: Configuration) {
 /// configuration) had, keeps the previous version, so a broken edit never takes down what was
 /// working; the error says so. An object that is simply gone from `next` stays gone.
 pub fn keep_last_good(previous: &Configuration, next: &mut Decoded) {
-    let mut kept = Vec::new();
-    for (index, error) in next.errors.iter().enumerate() {
-        let config = &mut next.config;
-        let restored = restore(previous, config, &error.key);
-        if restored {
-            kept.push(index);
+    for error in &mut next.errors {
+        if restore(previous, &mut next.config, &error.key) {
+            error
+                .message
+                .push_str("; its last good version stays in service");
         }
-    }
-    for index in kept {
-        next.errors[index]
-            .message
-            .push_str("; its last good version stays in service");
     }
 }
 
@@ -431,7 +425,8 @@ fn restore(previous: &Configuration, next: &mut Configuration, key: &str) -> boo
     macro_rules! sections {
         ($($scope:ident . $field:ident => $prefix:literal),* $(,)?) => {$(
             if let Some(old) = previous.$scope.as_ref() {
-                if restore_named(&old.$field, &mut next.$scope.get_or_insert_with(Default::default).$field, $prefix, key) {
+                if let Some((name, object)) = restorable(&old.$field, next.$scope.as_ref().map(|s| &s.$field), $prefix, key) {
+                    next.$scope.get_or_insert_with(Default::default).$field.insert(name.clone(), object.clone());
                     return true;
                 }
             }
@@ -454,28 +449,23 @@ fn restore(previous: &Configuration, next: &mut Configuration, key: &str) -> boo
     false
 }
 
-fn restore_named<T: Clone>(
-    previous: &BTreeMap<String, T>,
-    next: &mut BTreeMap<String, T>,
+/// The previous object `key` points into (`<prefix>/<name>[/...]`), when `next` lacks it.
+fn restorable<'a, T>(
+    previous: &'a BTreeMap<String, T>,
+    next: Option<&BTreeMap<String, T>>,
     prefix: &str,
     key: &str,
-) -> bool {
-    let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
-        return false;
-    };
-    let found = previous.iter().find(|(name, _)| {
-        rest == name.as_str()
-            || rest
-                .strip_prefix(name.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-    });
-    match found {
-        Some((name, object)) if !next.contains_key(name) => {
-            next.insert(name.clone(), object.clone());
-            true
-        }
-        _ => false,
-    }
+) -> Option<(&'a String, &'a T)> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
+    previous
+        .iter()
+        .find(|(name, _)| {
+            rest == name.as_str()
+                || rest
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+        .filter(|(name, _)| !next.is_some_and(|next| next.contains_key(*name)))
 }
 
 #[cfg(test)]

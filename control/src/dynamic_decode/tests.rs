@@ -206,3 +206,12 @@ fn broken_objects_keep_their_last_good_version() {
     );
     assert!(!messages[2].contains("stays in service"), "{messages:#?}");
 }
+
+#[test]
+fn an_error_with_nothing_to_restore_adds_no_empty_section() {
+    let before = decode_yaml("tcp:\n  routers:\n    t: {rule: HostSNI(`*`), service: s}\n");
+    let mut after = decode_yaml("http:\n  routers:\n    new: {rule: Paht(`/`), service: s}\n");
+    keep_last_good(&before.config, &mut after);
+    assert!(after.config.tcp.is_none(), "{:?}", after.config.tcp);
+    assert!(!after.errors[0].message.contains("last good"));
+}
