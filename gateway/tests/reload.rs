@@ -232,14 +232,19 @@ fn broken_object_in_a_reload_keeps_the_others() {
       service: current
     bad:
       rule: Path(`/bad`) ||
-      service: current
+      service: old
   services:
     current:
       loadBalancer:
         servers:
           - url: {}
+    old:
+      loadBalancer:
+        servers:
+          - url: {}
 "#,
-        b.url()
+        b.url(),
+        a.url()
     );
     write_atomic(&gw.dynamic_path(), &next);
     assert!(
@@ -252,7 +257,14 @@ fn broken_object_in_a_reload_keeps_the_others() {
         "{}",
         gw.stderr()
     );
-    // The broken router is gone, so /bad falls through to the catch-all.
+    let stderr = gw.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.contains("ERROR") && line.contains("bad@file")),
+        "{stderr}"
+    );
+    // The broken router (to A) is gone, so /bad falls through to the catch-all (B).
     assert_eq!(get(web, "/bad").backend().as_deref(), Some("B"));
 }
 
