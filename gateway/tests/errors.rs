@@ -59,11 +59,7 @@ fn service_without_servers_is_503() {
 #[test]
 fn refused_backend_is_502() {
     let closed = free_port();
-    let dynamic = format!(
-        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  \
-         services:\n    s:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:{closed}\n"
-    );
-    let gw = Gateway::start(&dynamic);
+    let gw = Gateway::start(&route_all_to(&format!("http://127.0.0.1:{closed}")));
     let started = Instant::now();
     let response = get(gw.web(), "/x");
     assert_eq!(response.status, 502, "{response:?}");

@@ -5,23 +5,6 @@ mod support;
 
 use support::*;
 
-fn one_backend_config(backend: &Backend) -> String {
-    format!(
-        r#"http:
-  routers:
-    all:
-      rule: PathPrefix(`/`)
-      service: s
-  services:
-    s:
-      loadBalancer:
-        servers:
-          - url: {}
-"#,
-        backend.url()
-    )
-}
-
 const SPOOFED: &[(&str, &str)] = &[
     ("X-Forwarded-For", "1.2.3.4"),
     ("X-Real-Ip", "1.2.3.4"),
@@ -47,7 +30,7 @@ fn untrusted_client_forwarded_headers_are_replaced() {
             "othernet",
             "forwardedHeaders:\n  trustedIPs: [10.0.0.0/8, 192.168.1.1]",
         )
-        .dynamic(&one_backend_config(&backend))
+        .dynamic(&route_all_to(&backend.url()))
         .start();
     for entry_point in ["web", "othernet"] {
         let response = request(
@@ -87,7 +70,7 @@ fn untrusted_client_forwarded_headers_are_replaced() {
 #[test]
 fn forwarded_header_values() {
     let backend = Backend::start("A");
-    let gw = Gateway::start(&one_backend_config(&backend));
+    let gw = Gateway::start(&route_all_to(&backend.url()));
     let web = gw.web();
     let echo = get_host(web, "fwd.test:8443", "/p?q=1").echo();
     assert_eq!(echo.request_line, "GET /p?q=1 HTTP/1.1");
@@ -115,7 +98,7 @@ fn trusted_client_forwarded_headers_are_kept() {
             "forwardedHeaders:\n  trustedIPs: [\"10.0.0.0/8\", \"127.0.0.0/8\"]",
         )
         .entry_point("insecure", "forwardedHeaders:\n  insecure: true")
-        .dynamic(&one_backend_config(&backend))
+        .dynamic(&route_all_to(&backend.url()))
         .start();
     for entry_point in ["trusted", "cidr", "insecure"] {
         let addr = gw.addr(entry_point);
@@ -184,7 +167,7 @@ fn trusted_client_forwarded_headers_are_kept() {
 #[test]
 fn hop_by_hop_and_connection_named_headers_are_not_forwarded() {
     let backend = Backend::start("A");
-    let gw = Gateway::start(&one_backend_config(&backend));
+    let gw = Gateway::start(&route_all_to(&backend.url()));
     let response = request(
         gw.web(),
         "GET",
@@ -224,7 +207,7 @@ fn hop_by_hop_and_connection_named_headers_are_not_forwarded() {
 #[test]
 fn connection_named_header_on_a_keep_alive_connection() {
     let backend = Backend::start("A");
-    let gw = Gateway::start(&one_backend_config(&backend));
+    let gw = Gateway::start(&route_all_to(&backend.url()));
     let mut conn = Connection::open(gw.web()).unwrap();
     for i in 0..3 {
         let echo = conn
@@ -316,7 +299,7 @@ fn absolute_form_authority_conflicting_with_host_is_rejected() {
 #[test]
 fn bodies_pass_through_intact() {
     let backend = Backend::start("A");
-    let gw = Gateway::start(&one_backend_config(&backend));
+    let gw = Gateway::start(&route_all_to(&backend.url()));
     let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let response = try_request_with_body(
         gw.web(),

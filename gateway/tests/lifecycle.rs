@@ -5,14 +5,6 @@ mod support;
 use std::time::{Duration, Instant};
 use support::*;
 
-fn one_backend(backend: &Backend) -> String {
-    format!(
-        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  \
-         services:\n    s:\n      loadBalancer:\n        servers:\n          - url: {}\n",
-        backend.url()
-    )
-}
-
 #[test]
 fn ping_on_the_traefik_entrypoint() {
     let gw = Gateway::start("");
@@ -34,7 +26,7 @@ fn ping_on_the_traefik_entrypoint() {
 #[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let backend = Backend::start("A");
-    let mut gw = Gateway::start(&one_backend(&backend));
+    let mut gw = Gateway::start(&route_all_to(&backend.url()));
     let web = gw.web();
     assert_eq!(get(web, "/").backend().as_deref(), Some("A"));
 

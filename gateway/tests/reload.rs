@@ -9,21 +9,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn route_to(backend: &Backend, revision: usize) -> String {
-    format!(
-        r#"# revision {revision}
-http:
-  routers:
-    all:
-      rule: PathPrefix(`/`)
-      service: current
-  services:
-    current:
-      loadBalancer:
-        servers:
-          - url: {}
-"#,
-        backend.url()
-    )
+    format!("# revision {revision}\n{}", route_all_to(&backend.url()))
 }
 
 /// Polls with fresh connections until `name` answers; returns whether it did within `timeout`.

@@ -7,20 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 use support::*;
 
-fn one_backend(backend: &Backend) -> String {
-    format!(
-        "http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  \
-         services:\n    s:\n      loadBalancer:\n        servers:\n          - url: {}\n",
-        backend.url()
-    )
-}
-
 #[test]
 fn toml_static_configuration() {
     let backend = Backend::start("A");
     let (web, internal) = (free_port(), free_port());
     let gw = Gateway::builder()
-        .dynamic(&one_backend(&backend))
+        .dynamic(&route_all_to(&backend.url()))
         .raw_static(
             "traefik.toml",
             &format!(
@@ -63,7 +55,7 @@ fn flags_override_the_file() {
         free_port(),
     );
     let gw = Gateway::builder()
-        .dynamic(&one_backend(&backend))
+        .dynamic(&route_all_to(&backend.url()))
         .raw_static(
             "traefik.yml",
             &format!(
@@ -111,7 +103,7 @@ fn flags_alone_without_a_file() {
     let backend = Backend::start("A");
     let dir = TempDir::new("flags");
     let dynamic = dir.join("dyn.yml");
-    std::fs::write(&dynamic, one_backend(&backend)).unwrap();
+    std::fs::write(&dynamic, route_all_to(&backend.url())).unwrap();
     let (web, internal) = (free_port(), free_port());
     let gw = Gateway::spawn_raw(
         &[
@@ -233,7 +225,7 @@ fn unsupported_sections_are_reported_once() {
     let backend = Backend::start("A");
     let gw = Gateway::builder()
         .entry_point("web", "")
-        .dynamic(&one_backend(&backend))
+        .dynamic(&route_all_to(&backend.url()))
         .static_extra("metrics:\n  prometheus:\n    addEntryPointsLabels: true\ntracing:\n  serviceName: gw\n")
         .start();
     assert_eq!(get(gw.web(), "/").backend().as_deref(), Some("A"));

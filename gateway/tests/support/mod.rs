@@ -78,6 +78,14 @@ impl Drop for TempDir {
 }
 
 /// Replaces `path` the way editors do: write a temporary file beside it, then rename it over.
+/// A dynamic configuration sending every request (`PathPrefix(`/`)`) to the one server `url`.
+pub fn route_all_to(url: &str) -> String {
+    format!(
+        "http:\n  routers:\n    all:\n      rule: PathPrefix(`/`)\n      service: s\n  \
+         services:\n    s:\n      loadBalancer:\n        servers:\n          - url: {url}\n"
+    )
+}
+
 pub fn write_atomic(path: &Path, content: &str) {
     let tmp = path.with_file_name(format!(
         ".{}.tmp-{}",
@@ -375,7 +383,7 @@ impl GatewayBuilder {
             )
         };
         wait_for_ports(&mut child, &ports, describe);
-        Gateway {
+        let gateway = Gateway {
             child,
             ports: self
                 .entry_points
@@ -384,7 +392,24 @@ impl GatewayBuilder {
                 .collect(),
             stderr_path,
             dir: self.dir,
+        };
+        // The listeners come up before the file watcher is armed: a test that rewrites the file
+        // right away would race it. The watcher says when it is armed at INFO and below.
+        let logs_info = self
+            .log_level
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("INFO") || l.eq_ignore_ascii_case("DEBUG"));
+        if self.raw_static.is_none() && logs_info {
+            assert!(
+                gateway.wait_for_stderr(
+                    "watching the file provider's configuration",
+                    Duration::from_secs(10)
+                ),
+                "the file watcher did not start:\n{}",
+                gateway.stderr()
+            );
         }
+        gateway
     }
 }
 
