@@ -36,7 +36,6 @@ use std::net::IpAddr;
 /// percent-encoded query value for a `QueryRegexp` matcher.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    source: String,
     root: expr::Expr,
 }
 
@@ -48,10 +47,7 @@ impl Rule {
     /// ``rule "Host(`a`) &&": expected a matcher after "&&" at position 12``.
     pub fn parse(source: &str) -> Result<Rule, RuleError> {
         let root = parser::parse(source).map_err(|e| e.into_rule_error(source))?;
-        Ok(Rule {
-            source: source.to_owned(),
-            root,
-        })
+        Ok(Rule { root })
     }
 
     /// Evaluates the rule against a request. The request's host and path must have been
@@ -70,11 +66,6 @@ impl Rule {
     /// ``Host(`*`)``, or an `||` with an unconstrained side).
     pub fn host_keys(&self) -> Option<Vec<HostKey>> {
         host_keys::of_expr(&self.root)
-    }
-
-    /// The rule's text exactly as given to [`Rule::parse`].
-    pub fn source(&self) -> &str {
-        &self.source
     }
 }
 

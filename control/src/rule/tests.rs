@@ -621,12 +621,6 @@ fn rules_can_be_shared_between_threads() {
 }
 
 #[test]
-fn source_is_kept() {
-    let text = "Host(`a`)  && Path(`/`)";
-    assert_eq!(rule(text).source(), text);
-}
-
-#[test]
 fn errors() {
     check_err("", Some(0), &["empty rule"]);
     check_err("   ", Some(0), &["empty rule"]);

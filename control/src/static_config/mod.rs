@@ -203,8 +203,6 @@ impl FileProvider {
 pub struct Api {
     /// Serve the API on the `traefik` entrypoint.
     pub insecure: bool,
-    /// Serve the dashboard (not available in this gateway; accepted and ignored with a warning).
-    pub dashboard: Option<bool>,
 }
 
 /// `ping`.
