@@ -103,8 +103,9 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     let file_provider = config.providers.file.clone();
     let consul_provider = config.providers.consul.clone();
     if let Some(provider) = &consul_provider {
-        consul::client(provider).map_err(|e| anyhow::anyhow!("providers.consul: {e}"))?;
-        if let Some(decoded) = consul::initial_load(provider, CONSUL_START_TIMEOUT) {
+        let loaded = consul::initial_load(provider, CONSUL_START_TIMEOUT)
+            .map_err(|e| anyhow::anyhow!("providers.consul: {e}"))?;
+        if let Some(decoded) = loaded {
             applier.apply(ProviderUpdate {
                 provider: consul::NAME,
                 result: Ok(decoded),

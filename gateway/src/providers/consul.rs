@@ -50,20 +50,27 @@ impl ListingDecoder {
 }
 
 /// Builds the client the provider uses; fails on bad TLS files or a bad token.
-pub fn client(provider: &ConsulProvider) -> Result<ConsulClient, ConsulError> {
+fn client(provider: &ConsulProvider) -> Result<ConsulClient, ConsulError> {
     ConsulClient::new(ClientOptions::from_provider(provider))
 }
 
 /// Reads the configuration once (before listeners open, so a restart serves the stored routes
-/// from its first request). `None` when Consul does not answer within `timeout`.
-pub fn initial_load(provider: &ConsulProvider, timeout: Duration) -> Option<Decoded> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// from its first request). Fails on settings no client can be built from (bad TLS files or
+/// token); `Ok(None)` when Consul does not answer within `timeout`. The client lives on this
+/// call's own runtime: its pooled connections cannot outlive it.
+pub fn initial_load(
+    provider: &ConsulProvider,
+    timeout: Duration,
+) -> Result<Option<Decoded>, ConsulError> {
+    let client = client(provider)?;
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .ok()?;
+    else {
+        return Ok(None);
+    };
     let root = provider.root_key();
-    runtime.block_on(async {
-        let client = client(provider).ok()?;
+    Ok(runtime.block_on(async {
         match tokio::time::timeout(timeout, client.kv_list(&format!("{root}/"), None)).await {
             Ok(Ok(listing)) => ListingDecoder::new(&root).decode(&listing.pairs),
             Ok(Err(e)) => {
@@ -75,7 +82,7 @@ pub fn initial_load(provider: &ConsulProvider, timeout: Duration) -> Option<Deco
                 None
             }
         }
-    })
+    }))
 }
 
 /// Watches `<rootKey>/` and sends every committed change. Runs until `updates` closes.
