@@ -62,7 +62,7 @@ fn value(pairs: &[KvPair], key: &str) -> Option<String> {
     pairs
         .iter()
         .find(|p| p.key == key)
-        .map(|p| text(p.value.as_deref().unwrap_or_default()))
+        .map(|p| p.text().into_owned())
 }
 
 const V1: &str = "http:

@@ -13,7 +13,7 @@
 //! Keys edited by hand (without `pending`) apply at once, as with Traefik.
 
 use super::client::{ConsulClient, ConsulError, KvPair, TxnOp, MAX_TXN_OPS};
-use crate::kv::is_config_key;
+use crate::kv::config_relative;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -101,17 +101,8 @@ pub fn plan(root: &str, current: &[KvPair], desired: &BTreeMap<String, String>) 
     let prefix = format!("{root}/");
     let existing: BTreeMap<&str, String> = current
         .iter()
-        .filter(|p| {
-            p.key
-                .strip_prefix(&prefix)
-                .is_some_and(|relative| is_config_key(relative) && !relative.ends_with('/'))
-        })
-        .map(|p| {
-            (
-                p.key.as_str(),
-                String::from_utf8_lossy(p.value.as_deref().unwrap_or_default()).into_owned(),
-            )
-        })
+        .filter(|p| config_relative(&prefix, &p.key).is_some())
+        .map(|p| (p.key.as_str(), p.text().into_owned()))
         .collect();
     let mut changes = Vec::new();
     for (key, value) in desired {
@@ -162,12 +153,7 @@ pub async fn execute(
     let generation_key = generation_key(root);
     let existing = current.iter().find(|p| p.key == generation_key);
     let old_generation = existing
-        .map(|p| {
-            String::from_utf8_lossy(p.value.as_deref().unwrap_or_default())
-                .trim()
-                .parse::<u64>()
-                .unwrap_or(0)
-        })
+        .map(|p| p.text().trim().parse::<u64>().unwrap_or(0))
         .unwrap_or(0);
     let generation = old_generation + 1;
     // Nobody else may commit between our read and our write.

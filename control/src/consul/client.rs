@@ -38,6 +38,30 @@ pub struct KvPair {
     pub modify_index: u64,
 }
 
+impl KvPair {
+    /// The raw value; empty for a folder marker.
+    pub fn bytes(&self) -> &[u8] {
+        self.value.as_deref().unwrap_or_default()
+    }
+
+    /// The value as text, invalid UTF-8 replaced.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.bytes())
+    }
+
+    /// Identifies a listing by its keys and their ModifyIndex (a value cannot change without
+    /// its ModifyIndex changing), without keeping a copy of it.
+    pub fn fingerprint<'a>(pairs: impl IntoIterator<Item = &'a KvPair>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for pair in pairs {
+            pair.key.hash(&mut hasher);
+            pair.modify_index.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+}
+
 fn base64_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
     let text: Option<String> = Option::deserialize(d)?;
     text.map(|t| base64::engine::general_purpose::STANDARD.decode(t))

@@ -62,7 +62,7 @@ pub async fn watch_prefix<F, Fut>(
                 backoff = BACKOFF.0;
                 first = false;
                 index = next_index(index, answered);
-                let fingerprint = fingerprint(&pairs);
+                let fingerprint = KvPair::fingerprint(&pairs);
                 if last != Some(fingerprint) {
                     last = Some(fingerprint);
                     if !on_change(pairs).await {
@@ -83,18 +83,6 @@ pub async fn watch_prefix<F, Fut>(
             }
         }
     }
-}
-
-/// Identifies a listing by its keys and their ModifyIndex (a value cannot change without
-/// its ModifyIndex changing), without keeping a copy of it.
-fn fingerprint(pairs: &[KvPair]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for pair in pairs {
-        pair.key.hash(&mut hasher);
-        pair.modify_index.hash(&mut hasher);
-    }
-    hasher.finish()
 }
 
 #[cfg(test)]

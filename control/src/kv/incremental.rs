@@ -8,7 +8,6 @@ use crate::dynamic::Configuration;
 use crate::dynamic_decode::{absorb, ConfigError, Decoded};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 
 /// One object's keys as last seen, and what they decoded to.
 struct CachedObject {
@@ -50,16 +49,14 @@ impl IncrementalDecoder {
         // `b/service`) is one object, wherever Consul's byte order puts its keys.
         let mut objects: HashMap<Cow<str>, Vec<&KvPair>> = HashMap::new();
         for pair in pairs {
-            if let Some(relative) = pair.key.strip_prefix(&prefix) {
-                if !relative.ends_with('/') && super::is_config_key(relative) {
-                    objects.entry(object_of(relative)).or_default().push(pair);
-                }
+            if let Some(relative) = super::config_relative(&prefix, &pair.key) {
+                objects.entry(object_of(relative)).or_default().push(pair);
             }
         }
         let mut decoded_now = 0;
         let round = self.round;
         for (object, keys) in objects {
-            let fingerprint = fingerprint(&keys);
+            let fingerprint = KvPair::fingerprint(keys.iter().copied());
             match self.objects.get_mut(object.as_ref()) {
                 Some(cached) if cached.fingerprint == fingerprint => cached.round = round,
                 _ => {
@@ -103,15 +100,6 @@ impl IncrementalDecoder {
             },
         );
     }
-}
-
-fn fingerprint(keys: &[&KvPair]) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for pair in keys {
-        pair.key.hash(&mut hasher);
-        pair.modify_index.hash(&mut hasher);
-    }
-    hasher.finish()
 }
 
 /// Removes from `config` the objects `of` defines.

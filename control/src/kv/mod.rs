@@ -15,9 +15,16 @@ use std::collections::{BTreeMap, HashMap};
 const SECTIONS: [&str; 4] = ["http", "tcp", "udp", "tls"];
 
 /// Whether `relative` (a key below the root) belongs to a configuration section.
-pub fn is_config_key(relative: &str) -> bool {
+fn is_config_key(relative: &str) -> bool {
     let first = relative.split('/').next().unwrap_or("");
     SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(first))
+}
+
+/// The part of `key` below `prefix` (`<root>/`) when it is a configuration key: in a section
+/// Traefik reads, and not a folder marker (ending in `/`).
+pub fn config_relative<'a>(prefix: &str, key: &'a str) -> Option<&'a str> {
+    key.strip_prefix(prefix)
+        .filter(|relative| !relative.ends_with('/') && is_config_key(relative))
 }
 
 /// Builds the configuration tree from `(key, value)` pairs (full keys, raw values).
@@ -36,12 +43,9 @@ pub fn tree_from_pairs<'a>(
     let mut tree = Builder::default();
     let mut errors = Vec::new();
     for (key, value) in pairs {
-        let Some(relative) = key.strip_prefix(&prefix) else {
+        let Some(relative) = config_relative(&prefix, key) else {
             continue;
         };
-        if relative.ends_with('/') || !is_config_key(relative) {
-            continue;
-        }
         let Ok(text) = std::str::from_utf8(value) else {
             errors.push(ConfigError {
                 origin: origin.to_string(),
@@ -62,9 +66,7 @@ pub fn decode_pairs<'a>(
     origin: &str,
     pairs: impl IntoIterator<Item = &'a KvPair>,
 ) -> Decoded {
-    let values = pairs
-        .into_iter()
-        .map(|p| (p.key.as_str(), p.value.as_deref().unwrap_or_default()));
+    let values = pairs.into_iter().map(|p| (p.key.as_str(), p.bytes()));
     let (tree, utf8_errors) = tree_from_pairs(root, origin, values);
     let mut decoded = decode_dynamic(&tree, origin);
     decoded.errors.extend(utf8_errors);
