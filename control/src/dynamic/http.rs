@@ -127,23 +127,16 @@ pub struct Service {
 impl Service {
     /// Traefik's name of the one service type that is set, or an error naming what was found.
     pub fn kind(&self) -> Result<&'static str, String> {
-        let mut found = Vec::new();
-        if self.load_balancer.is_some() {
-            found.push("loadBalancer");
-        }
-        if self.highest_random_weight.is_some() {
-            found.push("highestRandomWeight");
-        }
-        if self.weighted.is_some() {
-            found.push("weighted");
-        }
-        if self.mirroring.is_some() {
-            found.push("mirroring");
-        }
-        if self.failover.is_some() {
-            found.push("failover");
-        }
-        exactly_one("service", &found)
+        exactly_one(
+            "service",
+            &[
+                ("loadBalancer", self.load_balancer.is_some()),
+                ("highestRandomWeight", self.highest_random_weight.is_some()),
+                ("weighted", self.weighted.is_some()),
+                ("mirroring", self.mirroring.is_some()),
+                ("failover", self.failover.is_some()),
+            ],
+        )
     }
 }
 

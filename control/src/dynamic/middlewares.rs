@@ -98,12 +98,7 @@ impl Middleware {
             ("stripPrefix", self.strip_prefix.is_some()),
             ("stripPrefixRegex", self.strip_prefix_regex.is_some()),
         ];
-        let found: Vec<&'static str> = set
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(name, _)| *name)
-            .collect();
-        let kind = exactly_one("middleware", &found)?;
+        let kind = exactly_one("middleware", &set)?;
         if kind == "plugin" && self.plugin.len() > 1 {
             let names: Vec<&str> = self.plugin.keys().map(String::as_str).collect();
             return Err(format!(

@@ -28,9 +28,18 @@ pub struct Configuration {
     pub tls: Option<TlsConfiguration>,
 }
 
-/// Checks that exactly one type was found on an object (`what` names it in the error).
-pub(crate) fn exactly_one(what: &str, found: &[&'static str]) -> Result<&'static str, String> {
-    match found {
+/// The one type set on an object, from `(Traefik's name, whether it is set)` pairs; an error
+/// naming what was found otherwise (`what` names the object in it).
+pub(crate) fn exactly_one(
+    what: &str,
+    types: &[(&'static str, bool)],
+) -> Result<&'static str, String> {
+    let found: Vec<&'static str> = types
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect();
+    match found.as_slice() {
         [one] => Ok(one),
         [] => Err(format!("{what} has no type; exactly one is allowed")),
         many => Err(format!(

@@ -95,14 +95,13 @@ pub struct TcpService {
 impl TcpService {
     /// Traefik's name of the one service type that is set, or an error naming what was found.
     pub fn kind(&self) -> Result<&'static str, String> {
-        let mut found = Vec::new();
-        if self.load_balancer.is_some() {
-            found.push("loadBalancer");
-        }
-        if self.weighted.is_some() {
-            found.push("weighted");
-        }
-        exactly_one("TCP service", &found)
+        exactly_one(
+            "TCP service",
+            &[
+                ("loadBalancer", self.load_balancer.is_some()),
+                ("weighted", self.weighted.is_some()),
+            ],
+        )
     }
 }
 
@@ -242,17 +241,14 @@ pub struct TcpMiddleware {
 impl TcpMiddleware {
     /// Traefik's name of the one middleware type that is set, or an error naming what was found.
     pub fn kind(&self) -> Result<&'static str, String> {
-        let mut found = Vec::new();
-        if self.in_flight_conn.is_some() {
-            found.push("inFlightConn");
-        }
-        if self.ip_white_list.is_some() {
-            found.push("ipWhiteList");
-        }
-        if self.ip_allow_list.is_some() {
-            found.push("ipAllowList");
-        }
-        exactly_one("TCP middleware", &found)
+        exactly_one(
+            "TCP middleware",
+            &[
+                ("inFlightConn", self.in_flight_conn.is_some()),
+                ("ipWhiteList", self.ip_white_list.is_some()),
+                ("ipAllowList", self.ip_allow_list.is_some()),
+            ],
+        )
     }
 }
 

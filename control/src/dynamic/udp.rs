@@ -43,14 +43,13 @@ pub struct UdpService {
 impl UdpService {
     /// Traefik's name of the one service type that is set, or an error naming what was found.
     pub fn kind(&self) -> Result<&'static str, String> {
-        let mut found = Vec::new();
-        if self.load_balancer.is_some() {
-            found.push("loadBalancer");
-        }
-        if self.weighted.is_some() {
-            found.push("weighted");
-        }
-        exactly_one("UDP service", &found)
+        exactly_one(
+            "UDP service",
+            &[
+                ("loadBalancer", self.load_balancer.is_some()),
+                ("weighted", self.weighted.is_some()),
+            ],
+        )
     }
 }
 
