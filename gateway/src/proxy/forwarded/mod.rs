@@ -146,11 +146,14 @@ impl ForwardedPolicy {
             }
         }
         if self.add_scheme_headers {
-            let scheme = header_str(req, &X_FORWARDED_PROTO)
-                .unwrap_or_default()
-                .to_string();
-            set(req, "X-Forwarded-Scheme", &scheme);
-            set(req, "X-Scheme", &scheme);
+            let scheme = req
+                .headers
+                .get(&X_FORWARDED_PROTO)
+                .filter(|v| v.to_str().is_ok())
+                .cloned()
+                .unwrap_or_else(|| HeaderValue::from_static(""));
+            let _ = req.insert_header("X-Forwarded-Scheme", scheme.clone());
+            let _ = req.insert_header("X-Scheme", scheme);
         }
         if header_is_empty(req, &X_FORWARDED_HOST) {
             // The Host header's value is shared as is; an absolute-form authority is copied.
@@ -170,14 +173,18 @@ impl ForwardedPolicy {
     }
 
     fn remove_connection_headers(&self, req: &mut RequestHeader) {
-        let mut kept: Vec<String> = Vec::new();
-        let upgrade = connection_tokens(&req.headers)
-            .any(|t| t.eq_ignore_ascii_case("upgrade"))
-            .then(|| req.headers.get(header::UPGRADE).cloned())
-            .flatten();
+        if !req.headers.contains_key(header::CONNECTION) {
+            return;
+        }
         let nominated: Vec<String> = connection_tokens(&req.headers)
             .map(str::to_string)
             .collect();
+        let upgrade = nominated
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("upgrade"))
+            .then(|| req.headers.get(header::UPGRADE).cloned())
+            .flatten();
+        let mut kept: Vec<String> = Vec::new();
         for token in nominated {
             if is_managed(&token) {
                 continue;
@@ -234,7 +241,10 @@ pub fn prepare_upstream(
                 Some(prior) => format!("{prior}, {ip}"),
                 None => ip.to_string(),
             };
-            set(req, "X-Forwarded-For", &value);
+            // Takes the String's buffer as is.
+            if let Ok(value) = HeaderValue::try_from(value) {
+                let _ = req.insert_header("X-Forwarded-For", value);
+            }
         }
     }
 }
@@ -319,6 +329,15 @@ fn port_of(host: &str) -> Option<&str> {
 }
 
 fn fold_x_forwarded_for(req: &mut RequestHeader) {
+    if req
+        .headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .nth(1)
+        .is_none()
+    {
+        return;
+    }
     let values: Vec<&str> = req
         .headers
         .get_all(&X_FORWARDED_FOR)
