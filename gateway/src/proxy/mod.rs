@@ -184,25 +184,23 @@ impl ProxyHttp for EntryPointProxy {
                 headers: &req.headers,
                 client_ip: ctx.client_ip,
             };
-            match snapshot
+            // None: no router matched; Some(None): its service has no server to pick.
+            snapshot
                 .table(self.index)
                 .and_then(|table| table.find(&view))
-            {
-                Some(route) => route.service.pick().ok_or(503),
-                None => Err(404),
-            }
+                .map(|route| route.service.pick())
         };
         match picked {
-            Ok(picked) => {
+            Some(Some(picked)) => {
                 ctx.picked = Some(picked);
                 Ok(false)
             }
-            Err(404) => {
-                responses::respond(session, 404, responses::NOT_FOUND, true).await?;
+            Some(None) => {
+                responses::respond(session, 503, responses::NO_AVAILABLE_SERVER, true).await?;
                 Ok(true)
             }
-            Err(status) => {
-                responses::respond(session, status, responses::NO_AVAILABLE_SERVER, true).await?;
+            None => {
+                responses::respond(session, 404, responses::NOT_FOUND, true).await?;
                 Ok(true)
             }
         }
