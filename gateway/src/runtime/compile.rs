@@ -270,14 +270,10 @@ fn attach_decode_errors(
         };
         let message = error.to_string();
         let existing = status.objects.iter_mut().find(|o| {
+            let name = o.local_name();
             o.kind == kind
                 && o.provider == provider
-                && o.name
-                    .strip_suffix(provider)
-                    .and_then(|n| n.strip_suffix('@'))
-                    .is_some_and(|name| {
-                        rest == name || rest.strip_prefix(name).is_some_and(|r| r.starts_with('/'))
-                    })
+                && (rest == name || rest.strip_prefix(name).is_some_and(|r| r.starts_with('/')))
         });
         match existing {
             Some(object) => {

@@ -40,11 +40,7 @@ impl Snapshot {
     /// The configuration of an object, as Traefik's API shows it (its dynamic configuration
     /// with Traefik's field names); `null` for an object that could not be decoded.
     pub fn object_config(&self, object: &ObjectStatus) -> serde_json::Value {
-        let local = object
-            .name
-            .strip_suffix(&object.provider)
-            .and_then(|n| n.strip_suffix('@'))
-            .unwrap_or(&object.name);
+        let local = object.local_name();
         let http = self
             .sources
             .iter()

@@ -49,6 +49,16 @@ pub struct ObjectStatus {
     pub rejected_change: bool,
 }
 
+impl ObjectStatus {
+    /// The name as its provider spells it (`api` for `api@file`).
+    pub fn local_name(&self) -> &str {
+        self.name
+            .strip_suffix(self.provider.as_str())
+            .and_then(|n| n.strip_suffix('@'))
+            .unwrap_or(&self.name)
+    }
+}
+
 /// Every object's state, plus decoding errors that belong to no HTTP object.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigStatus {
