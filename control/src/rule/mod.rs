@@ -25,7 +25,7 @@ mod tests;
 
 pub use error::RuleError;
 pub use host_keys::HostKey;
-pub use normalize::{has_invalid_percent_encoding, normalize_host, normalize_path};
+pub use normalize::{normalize_host, normalize_path};
 
 use std::net::IpAddr;
 

@@ -120,8 +120,8 @@ fn push_escaped(out: &mut Vec<u8>, byte: u8) {
 /// `normalizePath`), then decodes every escape except those of reserved characters
 /// (`: / ? # [ ] @ ! $ & ' ( ) * + , ; =` and `%`), which stay encoded (`withRoutingPath`).
 /// So `/foo%20bar%2fbaz` becomes `/foo bar%2Fbaz`. Invalid escapes (`%` not followed by two
-/// hex digits) are left as they are; Traefik answers those requests with 400, see
-/// [`has_invalid_percent_encoding`]. Decoded bytes that do not form valid UTF-8 are kept
+/// hex digits) are left as they are; Traefik answers those requests with 400 before routing
+/// (the gateway's request path preparation does too). Decoded bytes that do not form valid UTF-8 are kept
 /// percent-encoded (upper case), since a `&str` cannot hold them.
 /// Borrows when the path has no escape to change.
 pub fn normalize_path(raw: &str) -> Cow<'_, str> {
@@ -173,18 +173,6 @@ pub fn normalize_path(raw: &str) -> Cow<'_, str> {
             Cow::Owned(String::from_utf8(out).expect("invalid bytes were re-encoded"))
         }
     }
-}
-
-/// Whether `raw` (a request path) has a `%` not followed by two hexadecimal digits.
-///
-/// Go's HTTP server rejects such requests with 400 before Traefik routes them; the gateway
-/// can call this to do the same.
-pub fn has_invalid_percent_encoding(raw: &str) -> bool {
-    let bytes = raw.as_bytes();
-    bytes
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'%' && percent_byte(bytes, i).is_none())
 }
 
 #[cfg(test)]
@@ -257,13 +245,5 @@ mod tests {
         assert!(matches!(normalize_path("/a%zz"), Cow::Borrowed(_)));
         assert!(matches!(normalize_path("/a%2fb"), Cow::Owned(_)));
         assert!(matches!(normalize_path("/a%20b"), Cow::Owned(_)));
-    }
-
-    #[test]
-    fn invalid_percent_encoding_detection() {
-        assert!(!has_invalid_percent_encoding("/a%2Fb%c3%a9"));
-        assert!(has_invalid_percent_encoding("/a%"));
-        assert!(has_invalid_percent_encoding("/a%2"));
-        assert!(has_invalid_percent_encoding("/a%g0"));
     }
 }
