@@ -279,20 +279,17 @@ pub enum StaticConfigError {
     },
 }
 
-fn invalid(path: &str, message: String) -> StaticConfigError {
-    StaticConfigError::Value {
-        origin: String::new(),
-        error: DecodeError {
-            path: path.to_string(),
-            message,
-        },
+fn invalid(path: &str, message: String) -> DecodeError {
+    DecodeError {
+        path: path.to_string(),
+        message,
     }
 }
 
 impl StaticConfig {
     /// Reads a static configuration from an optional file with flag values laid over it.
     pub fn load(file: Option<&Path>, flags: Node) -> Result<LoadedStatic, StaticConfigError> {
-        let mut tree = match file {
+        let (mut tree, text) = match file {
             Some(path) => {
                 let shown = path.display().to_string();
                 let text =
@@ -300,23 +297,21 @@ impl StaticConfig {
                         path: shown.clone(),
                         source,
                     })?;
-                decode::from_file_text(&shown, &text).map_err(|message| {
+                let tree = decode::from_file_text(&shown, &text).map_err(|message| {
                     StaticConfigError::Syntax {
                         path: shown,
                         message,
                     }
-                })?
+                })?;
+                (tree, Some(text))
             }
-            None => Node::empty_map(),
+            None => (Node::empty_map(), None),
         };
         tree.merge(flags);
         let origin = file.map_or_else(|| "flags".to_string(), |p| p.display().to_string());
-        Self::from_tree(&tree, &origin).map_err(|e| match (e, file) {
-            (StaticConfigError::Value { origin, error }, Some(path)) => {
-                let line = std::fs::read_to_string(path)
-                    .ok()
-                    .and_then(|text| decode::line_of_key(&text, &error.path));
-                let origin = match line {
+        Self::from_tree(&tree, &origin).map_err(|e| match (e, text) {
+            (StaticConfigError::Value { origin, error }, Some(text)) => {
+                let origin = match decode::line_of_key(&text, &error.path) {
                     Some(line) => format!("{origin}, line {line}"),
                     None => origin,
                 };
@@ -334,13 +329,12 @@ impl StaticConfig {
             error,
         })?;
         config.apply_defaults();
-        config.validate().map_err(|e| match e {
-            StaticConfigError::Value { error, .. } => StaticConfigError::Value {
+        config
+            .validate()
+            .map_err(|error| StaticConfigError::Value {
                 origin: origin.to_string(),
                 error,
-            },
-            other => other,
-        })?;
+            })?;
         Ok(LoadedStatic {
             config,
             ignored_keys,
@@ -375,7 +369,7 @@ impl StaticConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), StaticConfigError> {
+    fn validate(&self) -> Result<(), DecodeError> {
         for (name, entry_point) in &self.entry_points {
             let address = entry_point.bind_address();
             if address.parse::<std::net::SocketAddr>().is_err() {
