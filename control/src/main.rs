@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use control::consul::apply::{execute, plan};
-use control::consul::{ClientOptions, ConsulClient};
+use control::consul::{ClientOptions, ConsulClient, KvPair};
 use control::dynamic_decode::Decoded;
 use control::kv::{decode_pairs, pairs_from_config};
 use std::path::{Path, PathBuf};
@@ -145,10 +145,21 @@ fn validate(file: &Path) -> Result<ExitCode, String> {
 fn client(args: &ConsulArgs) -> Result<ConsulClient, String> {
     ConsulClient::new(ClientOptions {
         endpoints: vec![args.address.clone()],
-        token: args.token.clone().filter(|t| !t.is_empty()),
+        token: args.token.clone(),
         ..Default::default()
     })
     .map_err(|e| e.to_string())
+}
+
+/// The client, the trimmed root key, and Consul's current listing of `<root>/`.
+async fn read_root(args: &ConsulArgs) -> Result<(ConsulClient, String, Vec<KvPair>), String> {
+    let root = args.root_key.trim_matches('/').to_string();
+    let client = client(args)?;
+    let listing = client
+        .kv_list(&format!("{root}/"), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((client, root, listing.pairs))
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -164,14 +175,9 @@ async fn apply(
     interval: std::time::Duration,
 ) -> Result<ExitCode, String> {
     let decoded = read_checked(&file)?;
-    let root = args.root_key.trim_matches('/').to_string();
+    let (client, root, current) = read_root(&args).await?;
     let desired = pairs_from_config(&root, &decoded.config)?;
-    let client = client(&args)?;
-    let current = client
-        .kv_list(&format!("{root}/"), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let changes = plan(&root, &current.pairs, &desired);
+    let changes = plan(&root, &current, &desired);
     for change in &changes {
         println!("{change}");
     }
@@ -183,7 +189,7 @@ async fn apply(
         println!("{} change(s) not written (dry run)", changes.len());
         return Ok(ExitCode::SUCCESS);
     }
-    let applied = execute(&client, &root, &current.pairs, &changes, interval)
+    let applied = execute(&client, &root, &current, &changes, interval)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -196,13 +202,8 @@ async fn apply(
 }
 
 async fn export(args: ConsulArgs) -> Result<ExitCode, String> {
-    let root = args.root_key.trim_matches('/').to_string();
-    let client = client(&args)?;
-    let listing = client
-        .kv_list(&format!("{root}/"), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let decoded = decode_pairs(&root, &format!("consul {root}/"), &listing.pairs);
+    let (_, root, pairs) = read_root(&args).await?;
+    let decoded = decode_pairs(&root, &format!("consul {root}/"), &pairs);
     let yaml =
         serde_yaml::to_string(&decoded.config).map_err(|e| format!("cannot write YAML: {e}"))?;
     print!("{yaml}");

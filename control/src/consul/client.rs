@@ -178,7 +178,8 @@ impl ConsulClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .no_proxy()
             .use_preconfigured_tls(client_tls(options.tls.as_ref()).map_err(ConsulError::Setup)?);
-        if let Some(token) = &options.token {
+        // An empty token (an unset CONSUL_HTTP_TOKEN, `token: ""`) means no token.
+        if let Some(token) = options.token.as_deref().filter(|t| !t.is_empty()) {
             let mut headers = reqwest::header::HeaderMap::new();
             let value = reqwest::header::HeaderValue::from_str(token).map_err(|_| {
                 ConsulError::Setup("the Consul token has characters a header cannot carry".into())

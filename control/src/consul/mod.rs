@@ -14,7 +14,7 @@ impl ClientOptions {
     pub fn from_provider(provider: &crate::static_config::ConsulProvider) -> Self {
         Self {
             endpoints: provider.endpoints(),
-            token: provider.token.clone().filter(|t| !t.is_empty()),
+            token: provider.token.clone(),
             stale: provider.stale,
             tls: provider.tls.as_ref().map(TlsFiles::from),
         }
