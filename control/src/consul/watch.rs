@@ -41,15 +41,14 @@ pub async fn watch_prefix<F, Fut>(
         Quota::per_second(NonZeroU32::new(WAKE_UPS_PER_SECOND).expect("non-zero"))
             .allow_burst(NonZeroU32::new(2).expect("non-zero")),
     );
-    let mut index = 0u64;
-    let mut first = true;
+    // None until the first answer; every later query blocks on it.
+    let mut index: Option<u64> = None;
     let mut last: Option<u64> = None;
     let mut backoff = BACKOFF.0;
     let mut reachable = true;
     loop {
         limiter.until_ready().await;
-        // After the first read, every query blocks, and never on index 0.
-        let block = (!first).then_some((index.max(1), wait));
+        let block = index.map(|index| (index, wait));
         match client.kv_list(&prefix, block).await {
             Ok(KvListing {
                 index: answered,
@@ -60,8 +59,7 @@ pub async fn watch_prefix<F, Fut>(
                     reachable = true;
                 }
                 backoff = BACKOFF.0;
-                first = false;
-                index = next_index(index, answered);
+                index = Some(next_index(index.unwrap_or(0), answered));
                 let fingerprint = KvPair::fingerprint(&pairs);
                 if last != Some(fingerprint) {
                     last = Some(fingerprint);
@@ -69,7 +67,7 @@ pub async fn watch_prefix<F, Fut>(
                         return;
                     }
                 } else {
-                    tracing::trace!(index, "Consul woke the watch; nothing changed");
+                    tracing::trace!(?index, "Consul woke the watch; nothing changed");
                 }
             }
             Err(e) => {
