@@ -214,11 +214,9 @@ pub async fn execute(
         ])
         .await
         .map_err(rejected)?;
-    let mut transactions = 1;
     for chunk in ops.chunks(MAX_TXN_OPS) {
         tokio::time::sleep(interval).await;
         client.txn(chunk).await?;
-        transactions += 1;
     }
     tokio::time::sleep(interval).await;
     client
@@ -226,7 +224,8 @@ pub async fn execute(
         .await?;
     Ok(Applied {
         generation,
-        transactions: transactions + 1,
+        // The pending mark, the chunks, and the commit.
+        transactions: ops.len().div_ceil(MAX_TXN_OPS) + 2,
     })
 }
 
