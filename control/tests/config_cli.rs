@@ -281,3 +281,14 @@ fn apply_refuses_invalid_files_and_reports_unreachable_consul() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn help_prints_usage() {
+    let output = control(&["--help"], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.to_lowercase().contains("usage") && stdout.contains("control"),
+        "{stdout}"
+    );
+}

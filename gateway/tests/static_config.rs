@@ -304,29 +304,3 @@ fn help_and_version() {
     assert!(!status.success());
     assert!(finished.stderr.contains("stray"), "{}", finished.stderr);
 }
-
-#[test]
-fn help_of_the_other_binaries() {
-    for name in ["control", "sidecar"] {
-        let path = Path::new(gateway_bin()).with_file_name(name);
-        if !path.is_file() {
-            eprintln!("skipping {name} --help: {} is not built", path.display());
-            continue;
-        }
-        let finished = run_to_exit(&path, &["--help".to_string()], Duration::from_secs(5));
-        let status = finished
-            .status
-            .unwrap_or_else(|| panic!("{name} --help did not exit within 5s"));
-        assert!(
-            status.success(),
-            "{name} --help: {status}\n{}",
-            finished.stderr
-        );
-        assert!(
-            finished.stdout.to_lowercase().contains("usage") && finished.stdout.contains(name),
-            "{name} --help printed no usage: stdout {:?} stderr {:?}",
-            finished.stdout,
-            finished.stderr
-        );
-    }
-}

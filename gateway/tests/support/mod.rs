@@ -187,10 +187,6 @@ impl Backend {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
-
-    pub fn addr(&self) -> SocketAddr {
-        local(self.port)
-    }
 }
 
 impl Drop for Backend {
@@ -261,12 +257,6 @@ impl GatewayBuilder {
         self
     }
 
-    /// `--log.level=LEVEL` (INFO by default); `None` passes no level flag.
-    pub fn log_level(mut self, level: Option<&str>) -> Self {
-        self.log_level = level.map(str::to_string);
-        self
-    }
-
     /// Writes this static file (name relative to the temp dir; `{dir}` in `content` is
     /// replaced with the temp dir path) and passes `--configFile` to it instead of the
     /// generated one. The dynamic provider file (`{dir}/dynamic.yml`) is still written.
@@ -280,11 +270,6 @@ impl GatewayBuilder {
     pub fn wait_port(mut self, port: u16) -> Self {
         self.wait_ports.push(port);
         self
-    }
-
-    /// Path of the temp dir the process will run in.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     fn static_yaml(&self) -> String {
@@ -506,14 +491,6 @@ impl Gateway {
     /// Address of the `web` entrypoint.
     pub fn web(&self) -> SocketAddr {
         self.addr("web")
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// `<dir>/dynamic.yml`.
