@@ -118,15 +118,34 @@ fn flags_alone_without_a_file() {
     assert_eq!(get(gw.addr("traefik"), "/ping").text(), "OK");
 }
 
+/// Runs the gateway binary with `args` until it exits (5 s at most).
+fn run_gateway(args: &[&str]) -> Finished {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run_to_exit(Path::new(gateway_bin()), &args, Duration::from_secs(5))
+}
+
 fn run_with_static(file_name: &str, content: &str) -> Finished {
     let dir = TempDir::new("static");
     let path = dir.join(file_name);
     std::fs::write(&path, content).unwrap();
-    run_to_exit(
-        Path::new(gateway_bin()),
-        &[format!("--configFile={}", path.display())],
-        Duration::from_secs(5),
-    )
+    run_gateway(&[&format!("--configFile={}", path.display())])
+}
+
+/// The run exited in time, failed, and named each of `needles` on stderr.
+fn assert_fails_naming(finished: &Finished, needles: &[&str]) {
+    let status = finished.status.expect("the gateway must exit within 5s");
+    assert!(
+        !status.success(),
+        "exit status {status}; stderr:\n{}",
+        finished.stderr
+    );
+    for needle in needles {
+        assert!(
+            finished.stderr.contains(needle),
+            "{needle}: {}",
+            finished.stderr
+        );
+    }
 }
 
 #[test]
@@ -138,18 +157,7 @@ fn malformed_yaml_fails_and_names_the_line() {
             "entryPoints:\n  web:\n    address: 127.0.0.1:{port}\n  bad: [unclosed\nping: {{}}\n"
         ),
     );
-    let status = finished.status.expect("the gateway must exit within 5s");
-    assert!(
-        !status.success(),
-        "exit status {status}; stderr:\n{}",
-        finished.stderr
-    );
-    assert!(finished.stderr.contains("line"), "{}", finished.stderr);
-    assert!(
-        finished.stderr.contains("traefik.yml"),
-        "{}",
-        finished.stderr
-    );
+    assert_fails_naming(&finished, &["line", "traefik.yml"]);
     assert!(!port_accepts(port));
 }
 
@@ -159,13 +167,7 @@ fn malformed_toml_fails_and_names_the_line() {
         "traefik.toml",
         "[entryPoints.web]\naddress = \"127.0.0.1:1\n",
     );
-    let status = finished.status.expect("the gateway must exit within 5s");
-    assert!(
-        !status.success(),
-        "exit status {status}; stderr:\n{}",
-        finished.stderr
-    );
-    assert!(finished.stderr.contains("line"), "{}", finished.stderr);
+    assert_fails_naming(&finished, &["line"]);
 }
 
 #[test]
@@ -174,50 +176,19 @@ fn bad_address_fails_and_names_the_key() {
         "traefik.yml",
         "entryPoints:\n  web:\n    address: nowhere\n",
     );
-    let status = finished.status.expect("the gateway must exit within 5s");
-    assert!(
-        !status.success(),
-        "exit status {status}; stderr:\n{}",
-        finished.stderr
-    );
-    assert!(
-        finished.stderr.contains("entryPoints/web/address"),
-        "{}",
-        finished.stderr
-    );
-    assert!(finished.stderr.contains("nowhere"), "{}", finished.stderr);
+    assert_fails_naming(&finished, &["entryPoints/web/address", "nowhere"]);
 }
 
 #[test]
 fn bad_value_from_a_flag_fails_and_names_the_key() {
-    let finished = run_to_exit(
-        Path::new(gateway_bin()),
-        &["--entryPoints.web.address=nowhere".to_string()],
-        Duration::from_secs(5),
-    );
-    let status = finished.status.expect("the gateway must exit within 5s");
-    assert!(!status.success());
-    assert!(
-        finished.stderr.contains("entryPoints/web/address"),
-        "{}",
-        finished.stderr
-    );
+    let finished = run_gateway(&["--entryPoints.web.address=nowhere"]);
+    assert_fails_naming(&finished, &["entryPoints/web/address"]);
 }
 
 #[test]
 fn missing_config_file_fails() {
-    let finished = run_to_exit(
-        Path::new(gateway_bin()),
-        &["--configFile=/nonexistent/traefik.yml".to_string()],
-        Duration::from_secs(5),
-    );
-    let status = finished.status.expect("the gateway must exit within 5s");
-    assert!(!status.success());
-    assert!(
-        finished.stderr.contains("/nonexistent/traefik.yml"),
-        "{}",
-        finished.stderr
-    );
+    let finished = run_gateway(&["--configFile=/nonexistent/traefik.yml"]);
+    assert_fails_naming(&finished, &["/nonexistent/traefik.yml"]);
 }
 
 #[test]
@@ -250,11 +221,7 @@ fn unsupported_sections_are_reported_once() {
 #[test]
 fn help_and_version() {
     for flag in ["--help", "-h"] {
-        let finished = run_to_exit(
-            Path::new(gateway_bin()),
-            &[flag.to_string()],
-            Duration::from_secs(5),
-        );
+        let finished = run_gateway(&[flag]);
         assert!(
             finished.status.expect("exits").success(),
             "{flag}: {}",
@@ -276,31 +243,16 @@ fn help_and_version() {
             finished.stdout
         );
     }
-    let finished = run_to_exit(
-        Path::new(gateway_bin()),
-        &["--version".into()],
-        Duration::from_secs(5),
-    );
+    let finished = run_gateway(&["--version"]);
     assert!(finished.status.expect("exits").success());
     assert_eq!(
         finished.stdout.trim(),
         format!("gateway {}", env!("CARGO_PKG_VERSION"))
     );
 
-    let finished = run_to_exit(
-        Path::new(gateway_bin()),
-        &["whoami".into(), "--help".into()],
-        Duration::from_secs(5),
-    );
+    let finished = run_gateway(&["whoami", "--help"]);
     assert!(finished.status.expect("exits").success());
     assert!(finished.stdout.contains("whoami"), "{}", finished.stdout);
 
-    let finished = run_to_exit(
-        Path::new(gateway_bin()),
-        &["stray".into()],
-        Duration::from_secs(5),
-    );
-    let status = finished.status.expect("exits");
-    assert!(!status.success());
-    assert!(finished.stderr.contains("stray"), "{}", finished.stderr);
+    assert_fails_naming(&run_gateway(&["stray"]), &["stray"]);
 }
