@@ -39,6 +39,15 @@ pub struct KvPair {
 }
 
 impl KvPair {
+    /// A key with a text value, as Consul would list it after a change at `modify_index`.
+    pub fn new(key: &str, value: &str, modify_index: u64) -> Self {
+        Self {
+            key: key.into(),
+            value: Some(value.as_bytes().to_vec()),
+            modify_index,
+        }
+    }
+
     /// The raw value; empty for a folder marker.
     pub fn bytes(&self) -> &[u8] {
         self.value.as_deref().unwrap_or_default()

@@ -188,28 +188,20 @@ fn object_of(relative: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn pair(key: &str, value: &str, index: u64) -> KvPair {
-        KvPair {
-            key: key.into(),
-            value: Some(value.as_bytes().to_vec()),
-            modify_index: index,
-        }
-    }
-
     fn listing(rule_b: (&str, u64), with_c: bool) -> Vec<KvPair> {
         let mut pairs = vec![
-            pair("traefik/http/routers/a/rule", "Path(`/a`)", 1),
-            pair("traefik/http/routers/a/service", "s", 1),
-            pair("traefik/http/routers/B/rule", rule_b.0, rule_b.1),
-            pair("traefik/http/routers/b/service", "s", 2),
-            pair(
+            KvPair::new("traefik/http/routers/a/rule", "Path(`/a`)", 1),
+            KvPair::new("traefik/http/routers/a/service", "s", 1),
+            KvPair::new("traefik/http/routers/B/rule", rule_b.0, rule_b.1),
+            KvPair::new("traefik/http/routers/b/service", "s", 2),
+            KvPair::new(
                 "traefik/http/services/s/loadBalancer/servers/0/url",
                 "http://x",
                 3,
             ),
         ];
         if with_c {
-            pairs.push(pair("traefik/http/routers/c/rule", "Path(`/c`)", 9));
+            pairs.push(KvPair::new("traefik/http/routers/c/rule", "Path(`/c`)", 9));
         }
         // Consul lists keys in byte order: `B/rule` comes before `a/...`, apart from `b/service`.
         pairs.sort_by(|x, y| x.key.cmp(&y.key));

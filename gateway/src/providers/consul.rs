@@ -121,11 +121,7 @@ mod tests {
     use super::*;
 
     fn pair(key: &str, value: &str) -> KvPair {
-        KvPair {
-            key: key.into(),
-            value: Some(value.as_bytes().to_vec()),
-            modify_index: 1,
-        }
+        KvPair::new(key, value, 1)
     }
 
     #[test]
