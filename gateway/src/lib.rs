@@ -1,6 +1,6 @@
 //! The gateway: a Traefik-compatible edge proxy on Pingora. `main.rs` reads the command line;
 //! `server` assembles entrypoints, providers and the config applier; `proxy` is the request
-//! path; `runtime` the compiled configuration it reads.
+//! path; `runtime` the compiled configuration it reads; `service` how requests reach servers.
 
 pub mod api;
 pub mod defaults;
@@ -9,4 +9,5 @@ pub mod providers;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
+pub mod service;
 pub mod whoami;

@@ -142,6 +142,10 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let server_conf = ServerConf {
         threads,
+        // Pingora's pool is one LRU for all servers (this times `threads`, per entrypoint); the
+        // idle connections are capped per server by `maxIdleConnsPerHost` (service::idle_pool),
+        // so this is only a ceiling, high enough not to evict them first.
+        upstream_keepalive_pool_size: 4096,
         grace_period_seconds: Some(grace.as_secs_f64().ceil() as u64),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()

@@ -7,6 +7,8 @@ pub mod responses;
 
 use crate::runtime::service::Picked;
 use crate::runtime::Snapshot;
+use crate::service::connection::ConnectionUse;
+use crate::service::header_deadline;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::rule::{normalize_host, normalize_path, RequestView};
@@ -107,6 +109,8 @@ impl EntryPointProxy {
 pub struct RequestContext {
     client_ip: Option<IpAddr>,
     picked: Option<Picked>,
+    /// The upstream connection of the current attempt.
+    connection: ConnectionUse,
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -208,16 +212,97 @@ impl ProxyHttp for EntryPointProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<Box<HttpPeer>> {
         match &ctx.picked {
-            Some(picked) => Ok(Box::new(picked.upstream.peer.clone())),
+            Some(picked) => {
+                let upgrade = forwarded::upgrade_protocol(session.req_header()).is_some();
+                Ok(Box::new(picked.upstream.peer_for(upgrade).clone()))
+            }
             None => Error::e_explain(
                 ErrorType::InternalError,
                 "no server was picked for the request",
             ),
         }
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        if let Some(picked) = &ctx.picked {
+            let http2 = peer.options.alpn.get_min_http_version() == 2;
+            // SAFETY: `fd` is the live connection Pingora is about to use for this attempt.
+            unsafe { ctx.connection.start(&picked.upstream, http2, fd) };
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        if end_of_stream {
+            ctx.connection.request_sent();
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        ctx.connection
+            .response_head(&session.req_header().method, upstream_response);
+        Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<Option<std::time::Duration>> {
+        if end_of_stream {
+            ctx.connection.response_end();
+        }
+        Ok(None)
+    }
+
+    /// Pingora's policy (no retry of non-idempotent requests, retry of a failure on a reused
+    /// connection), except that a response-header deadline that fired is a timeout, not retried.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestContext,
+        client_reused: bool,
+    ) -> Box<Error> {
+        if ctx.connection.timed_out() {
+            let server = ctx.picked.as_ref().map_or("", |p| p.upstream.url.as_str());
+            return header_deadline::timeout_error(server, e);
+        }
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
     }
 
     async fn upstream_request_filter(

@@ -313,9 +313,22 @@ fn transport_settings(transport: &ServersTransport) -> Result<TransportSettings,
         dial_timeout: positive(timeouts.dial_timeout()),
         response_header_timeout: positive(timeouts.response_header_timeout()),
         idle_timeout: positive(timeouts.idle_conn_timeout()),
+        max_idle_per_server: max_idle_per_server(transport.max_idle_conns_per_host),
         insecure_skip_verify: transport.insecure_skip_verify.unwrap_or(false),
         server_name: transport.server_name.clone().filter(|s| !s.is_empty()),
     })
+}
+
+/// `maxIdleConnsPerHost` as Go's `http.Transport` reads it: 0 is Go's default of 2, a negative
+/// value keeps no idle connection. Unset, it is Traefik's documented 200 (Traefik itself passes
+/// 0, hence 2, for a `serversTransports` entry that does not set it).
+fn max_idle_per_server(configured: Option<i64>) -> usize {
+    const GO_DEFAULT_MAX_IDLE_CONNS_PER_HOST: usize = 2;
+    match configured {
+        None => TransportSettings::default().max_idle_per_server,
+        Some(0) => GO_DEFAULT_MAX_IDLE_CONNS_PER_HOST,
+        Some(n) => usize::try_from(n).unwrap_or(0),
+    }
 }
 
 impl Compiler<'_> {

@@ -2,21 +2,25 @@
 //! other services, built once per configuration and shared by every request.
 
 use super::wrr::SmoothWeightedSchedule;
+use crate::service::dial::{self, NamedServerDialer};
+use crate::service::idle_pool::ServerConnections;
 use http::HeaderValue;
-use pingora::upstreams::peer::HttpPeer;
-use std::net::{SocketAddr, ToSocketAddrs};
+use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How requests reach one service's servers (from a `serversTransport`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportSettings {
-    /// `forwardingTimeouts.dialTimeout`.
+    /// `forwardingTimeouts.dialTimeout` (name resolution included).
     pub dial_timeout: Option<Duration>,
-    /// `forwardingTimeouts.responseHeaderTimeout` (applied to each read from the server).
+    /// `forwardingTimeouts.responseHeaderTimeout`: the wait for the response head only.
     pub response_header_timeout: Option<Duration>,
     /// `forwardingTimeouts.idleConnTimeout`.
     pub idle_timeout: Option<Duration>,
+    /// `maxIdleConnsPerHost`: idle keep-alive connections kept per server (0: none).
+    pub max_idle_per_server: usize,
     /// `insecureSkipVerify`.
     pub insecure_skip_verify: bool,
     /// `serverName`: SNI and verified name for https servers.
@@ -24,12 +28,14 @@ pub struct TransportSettings {
 }
 
 impl Default for TransportSettings {
-    /// Traefik's default transport: 30s dial timeout, 90s idle timeout, no response timeout.
+    /// Traefik's default transport: 30s dial timeout, 90s idle timeout, 200 idle connections
+    /// per server, no response timeout.
     fn default() -> Self {
         Self {
             dial_timeout: Some(Duration::from_secs(30)),
             response_header_timeout: None,
             idle_timeout: Some(Duration::from_secs(90)),
+            max_idle_per_server: 200,
             insecure_skip_verify: false,
             server_name: None,
         }
@@ -41,16 +47,26 @@ impl Default for TransportSettings {
 pub struct Upstream {
     /// The server's URL as configured.
     pub url: String,
-    /// The connection target, with its options; cloned per request.
+    /// The connection target, with its options; cloned per request. A server named by host name
+    /// gets a placeholder address and a dialer that resolves the name at each new connection.
     pub peer: HttpPeer,
+    /// For an `h2c://` server, the HTTP/1.1 target of upgrade requests (`Connection: Upgrade`
+    /// cannot be carried over HTTP/2; Traefik sends them over HTTP/1.1 too).
+    pub upgrade_peer: Option<HttpPeer>,
     /// `host[:port]` of the URL, sent as Host when `passHostHeader` is false.
     pub authority: HeaderValue,
     /// Path prefix of the URL, kept in front of the request path when `preservePath` is set.
     pub path_prefix: Option<String>,
+    /// `responseHeaderTimeout`, watched per request (see [`crate::service::header_deadline`]).
+    pub response_header_timeout: Option<Duration>,
+    /// The server's HTTP/1 connection counts, for `maxIdleConnsPerHost`.
+    pub connections: Arc<ServerConnections>,
 }
 
 impl Upstream {
-    /// Builds a server from its URL. Host names are resolved now, off the request path.
+    /// Builds a server from its URL. A host name is not resolved here: it is looked up when a
+    /// connection is made, so a name that does not resolve fails its requests (502), not the
+    /// configuration.
     pub fn new(
         url: &str,
         preserve_path: bool,
@@ -59,12 +75,13 @@ impl Upstream {
         let parsed: http::Uri = url
             .parse()
             .map_err(|e| format!("server url {url:?} is not a URL: {e}"))?;
-        let tls = match parsed.scheme_str() {
-            Some("http") | Some("h2c") => false,
-            Some("https") => true,
+        let (tls, http2) = match parsed.scheme_str() {
+            Some("http") => (false, false),
+            Some("h2c") => (false, true),
+            Some("https") => (true, false),
             Some(other) => {
                 return Err(format!(
-                    "server url {url:?}: unsupported scheme {other:?} (use http or https)"
+                    "server url {url:?}: unsupported scheme {other:?} (use http, https or h2c)"
                 ))
             }
             None => {
@@ -80,41 +97,97 @@ impl Upstream {
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("server url {url:?} has no host"));
+        }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let address = resolve(host, port)
-            .map_err(|e| format!("server url {url:?}: cannot resolve {host:?}: {e}"))?;
-        let sni = transport
-            .server_name
-            .clone()
-            .unwrap_or_else(|| host.to_string());
-        let mut peer = HttpPeer::new(address, tls, sni);
-        peer.options.connection_timeout = transport.dial_timeout;
-        peer.options.read_timeout = transport.response_header_timeout;
-        peer.options.idle_timeout = transport.idle_timeout;
-        peer.options.verify_cert = !transport.insecure_skip_verify;
-        peer.options.verify_hostname = !transport.insecure_skip_verify;
-        peer.options.http_upstream_request_policy =
-            pingora::upstreams::peer::HttpUpstreamRequestPolicy::preserve();
+        let connections = ServerConnections::for_server(
+            &format!(
+                "{}://{}",
+                parsed.scheme_str().unwrap_or_default(),
+                authority
+            ),
+            transport.max_idle_per_server,
+        );
+        let target = Target {
+            host,
+            port,
+            tls,
+            transport,
+            connections: &connections,
+        };
         let path = parsed.path();
         let path_prefix =
             (preserve_path && path != "/" && !path.is_empty()).then(|| path.to_string());
         Ok(Self {
             url: url.to_string(),
-            peer,
+            peer: target.peer(http2),
+            upgrade_peer: http2.then(|| target.peer(false)),
             authority: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
             path_prefix,
+            response_header_timeout: transport.response_header_timeout,
+            connections,
         })
+    }
+
+    /// The target of a request: upgrade requests to an `h2c` server go over HTTP/1.1.
+    pub fn peer_for(&self, upgrade: bool) -> &HttpPeer {
+        match (&self.upgrade_peer, upgrade) {
+            (Some(http1), true) => http1,
+            _ => &self.peer,
+        }
     }
 }
 
-fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
+/// What a server's peers are built from.
+struct Target<'a> {
+    host: &'a str,
+    port: u16,
+    tls: bool,
+    transport: &'a TransportSettings,
+    connections: &'a Arc<ServerConnections>,
+}
+
+impl Target<'_> {
+    /// The peer speaking HTTP/1.1 (or, with `http2`, HTTP/2 with prior knowledge, as `h2c`).
+    fn peer(&self, http2: bool) -> HttpPeer {
+        let transport = self.transport;
+        let sni = transport
+            .server_name
+            .clone()
+            .unwrap_or_else(|| self.host.to_string());
+        let mut peer = match self.host.parse::<IpAddr>() {
+            Ok(ip) => HttpPeer::new(SocketAddr::new(ip, self.port), self.tls, sni),
+            Err(_) => {
+                let mut peer = HttpPeer::new(dial::placeholder_address(self.port), self.tls, sni);
+                peer.group_key = dial::pool_group(self.host);
+                peer.options.custom_l4 = Some(Arc::new(NamedServerDialer::new(
+                    self.host,
+                    self.port,
+                    transport.dial_timeout,
+                )));
+                peer
+            }
+        };
+        peer.options.connection_timeout = transport.dial_timeout;
+        // No `read_timeout`: it would bound every read of the body too (see header_deadline).
+        peer.options.idle_timeout = match transport.max_idle_per_server {
+            // Dropped as soon as it is released: no idle connection is kept.
+            0 => Some(Duration::ZERO),
+            _ => transport.idle_timeout,
+        };
+        peer.options.verify_cert = !transport.insecure_skip_verify;
+        peer.options.verify_hostname = !transport.insecure_skip_verify;
+        peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::preserve();
+        if http2 {
+            // Plaintext with a minimum of 2: Pingora speaks HTTP/2 with prior knowledge. One
+            // stream per connection, so a response-header deadline never cuts another request.
+            peer.options.set_http_version(2, 2);
+        } else {
+            peer.options.tracer = Some(self.connections.tracer());
+        }
+        peer
     }
-    (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("no address"))
 }
 
 /// A compiled service.
@@ -188,8 +261,34 @@ mod tests {
         let tls = Upstream::new("https://localhost", false, &settings).unwrap();
         assert_eq!(tls.peer.sni, "localhost");
         assert!(tls.peer._address.to_string().ends_with(":443"));
+        assert!(
+            tls.peer.options.custom_l4.is_some(),
+            "a name is resolved by the dialer"
+        );
         let v6 = Upstream::new("http://[::1]:9000", false, &settings).unwrap();
         assert_eq!(v6.peer._address.to_string(), "[::1]:9000");
+        assert!(
+            v6.peer.options.custom_l4.is_none(),
+            "an address needs no lookup"
+        );
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_not_an_error_here() {
+        let settings = TransportSettings::default();
+        assert!(Upstream::new("http://no-such-host.invalid:81", false, &settings).is_ok());
+    }
+
+    #[test]
+    fn h2c_speaks_http2_except_for_upgrades() {
+        let settings = TransportSettings::default();
+        let upstream = Upstream::new("h2c://127.0.0.1:8081", false, &settings).unwrap();
+        let alpn = |peer: &HttpPeer| peer.options.alpn.get_min_http_version();
+        assert!(!upstream.peer.is_tls());
+        assert_eq!(alpn(upstream.peer_for(false)), 2);
+        assert_eq!(alpn(upstream.peer_for(true)), 1);
+        let plain = Upstream::new("http://127.0.0.1:8081", false, &settings).unwrap();
+        assert_eq!(alpn(plain.peer_for(true)), 1);
     }
 
     #[test]
@@ -199,6 +298,7 @@ mod tests {
             ("127.0.0.1:80", "has no scheme"),
             ("ftp://a", "unsupported scheme"),
             ("http://", "not a URL"),
+            ("ws://a", "unsupported scheme"),
         ] {
             let err = Upstream::new(url, false, &settings).unwrap_err();
             assert!(err.contains(expected), "{url}: {err}");

@@ -211,14 +211,14 @@ impl ForwardedPolicy {
 }
 
 /// The proxy stage, right before the request goes upstream (Go's reverse proxy): removes
-/// hop-by-hop headers (restoring `Connection: Upgrade` for websockets, keeping `TE: trailers`)
-/// and appends the client address to `X-Forwarded-For`.
+/// hop-by-hop headers (restoring `Connection: Upgrade` and `Upgrade` for a protocol upgrade of
+/// any kind, keeping `TE: trailers`) and appends the client address to `X-Forwarded-For`.
 pub fn prepare_upstream(
     req: &mut RequestHeader,
     client: Option<IpAddr>,
     append_x_forwarded_for: bool,
 ) {
-    let websocket = is_websocket(req);
+    let upgrade = upgrade_protocol(req).cloned();
     let te_trailers = req.headers.get_all(header::TE).iter().any(|v| {
         v.to_str().is_ok_and(|s| {
             s.split(',')
@@ -231,9 +231,9 @@ pub fn prepare_upstream(
     if te_trailers {
         let _ = req.insert_header(header::TE, "trailers");
     }
-    if websocket {
+    if let Some(protocol) = upgrade {
         let _ = req.insert_header(header::CONNECTION, "Upgrade");
-        let _ = req.insert_header(header::UPGRADE, "websocket");
+        let _ = req.insert_header(header::UPGRADE, protocol);
     }
     if append_x_forwarded_for {
         if let Some(ip) = client {
@@ -297,9 +297,19 @@ fn connection_tokens(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The protocol a request asks to switch to (`Upgrade`, when `Connection` names `upgrade`), as
+/// Go's reverse proxy reads it; a value that is not printable ASCII is no upgrade (Go refuses it).
+pub fn upgrade_protocol(req: &RequestHeader) -> Option<&HeaderValue> {
+    if !connection_tokens(&req.headers).any(|t| t.eq_ignore_ascii_case("upgrade")) {
+        return None;
+    }
+    req.headers
+        .get(header::UPGRADE)
+        .filter(|v| !v.is_empty() && v.as_bytes().iter().all(|b| (0x20..0x7f).contains(b)))
+}
+
 fn is_websocket(req: &RequestHeader) -> bool {
-    connection_tokens(&req.headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
-        && header_str(req, &header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    upgrade_protocol(req).is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"))
 }
 
 /// The port the client addressed: from the host, else 443 or 80 (no allocation for those).

@@ -161,8 +161,32 @@ fn upstream_stage_strips_hop_by_hop_and_appends_client() {
     let mut req = request(&[("Connection", "upgrade"), ("Upgrade", "WebSocket")]);
     prepare_upstream(&mut req, CLIENT, false);
     assert_eq!(get(&req, "connection"), Some("Upgrade"));
-    assert_eq!(get(&req, "upgrade"), Some("websocket"));
+    assert_eq!(
+        get(&req, "upgrade"),
+        Some("WebSocket"),
+        "kept as sent, as Go"
+    );
     assert_eq!(get(&req, "x-forwarded-for"), None, "notAppendXForwardedFor");
+}
+
+#[test]
+fn every_upgrade_protocol_is_forwarded() {
+    for protocol in ["h2c", "foo/2", "TLS/1.2, HTTP/1.1"] {
+        let mut req = request(&[("Connection", "keep-alive, Upgrade"), ("Upgrade", protocol)]);
+        prepare_upstream(&mut req, CLIENT, false);
+        assert_eq!(get(&req, "connection"), Some("Upgrade"), "{protocol}");
+        assert_eq!(get(&req, "upgrade"), Some(protocol));
+    }
+    // Without `Connection: upgrade` there is no upgrade, and an unprintable value is none.
+    let mut req = request(&[("Upgrade", "foo")]);
+    prepare_upstream(&mut req, CLIENT, false);
+    assert_eq!(get(&req, "upgrade"), None);
+    let mut req = request(&[("Connection", "upgrade")]);
+    req.insert_header("Upgrade", HeaderValue::from_bytes(b"f\too\xff").unwrap())
+        .unwrap();
+    prepare_upstream(&mut req, CLIENT, false);
+    assert_eq!(get(&req, "upgrade"), None);
+    assert_eq!(get(&req, "connection"), None);
 }
 
 #[test]
