@@ -56,9 +56,9 @@ impl HeaderDeadline {
         })
     }
 
-    /// Starts the clock (once: later calls do nothing).
+    /// Starts the clock (once: later calls, and calls after [`Self::disarm`], do nothing).
     pub fn arm(&mut self) {
-        if self.timer.is_some() {
+        if self.timer.is_some() || self.disarmed() {
             return;
         }
         let shared = self.shared.clone();
@@ -91,6 +91,14 @@ impl HeaderDeadline {
                 .unwrap_or_else(|e| e.into_inner())
                 .take(),
         );
+    }
+
+    fn disarmed(&self) -> bool {
+        self.shared
+            .socket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 
     /// Whether the deadline fired and shut the connection down.
@@ -155,6 +163,11 @@ mod tests {
             unsafe { HeaderDeadline::new(client.as_raw_fd(), Duration::from_millis(50)) }.unwrap();
         deadline.arm();
         deadline.disarm();
+        deadline.arm();
+        assert!(
+            deadline.timer.is_none(),
+            "a disarmed deadline is not armed again"
+        );
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(!deadline.fired());
         server

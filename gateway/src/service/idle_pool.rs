@@ -23,7 +23,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Every server's counts, by (`scheme://authority`, idle limit), for as long as they are used.
-type Registry = Mutex<HashMap<(String, usize), Weak<ServerConnections>>>;
+#[derive(Default)]
+struct Registry {
+    servers: HashMap<(String, usize), Weak<ServerConnections>>,
+    /// Entries after the last sweep of unused ones; the next sweep comes when they doubled, so
+    /// compiling many servers stays linear.
+    swept_len: usize,
+}
 
 /// The connections of one server (its scheme and authority, with one idle limit), shared by
 /// every compiled configuration that has the server, so counts survive reloads.
@@ -41,22 +47,27 @@ impl ServerConnections {
     /// The counts of the server `key` with this idle limit: the same object for as long as any
     /// configuration or connection still refers to it.
     pub fn for_server(key: &str, max_idle: usize) -> Arc<ServerConnections> {
-        static SERVERS: OnceLock<Registry> = OnceLock::new();
-        let mut servers = SERVERS
+        static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+        let mut registry = REGISTRY
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let entry = (key.to_string(), max_idle);
-        if let Some(existing) = servers.get(&entry).and_then(Weak::upgrade) {
+        if let Some(existing) = registry.servers.get(&entry).and_then(Weak::upgrade) {
             return existing;
         }
-        servers.retain(|_, counts| counts.strong_count() > 0);
+        if registry.servers.len() >= 2 * registry.swept_len.max(64) {
+            registry
+                .servers
+                .retain(|_, counts| counts.strong_count() > 0);
+            registry.swept_len = registry.servers.len();
+        }
         let counts = Arc::new(ServerConnections {
             open: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
             max_idle,
         });
-        servers.insert(entry, Arc::downgrade(&counts));
+        registry.servers.insert(entry, Arc::downgrade(&counts));
         counts
     }
 

@@ -147,3 +147,34 @@ fn bad_server_urls_and_transports_disable_their_service() {
         "enabled"
     );
 }
+
+#[test]
+fn max_idle_conns_per_host_reads_as_go_reads_it() {
+    let settings = |json: &str| {
+        let transport: ServersTransport = serde_json::from_str(json).unwrap();
+        transport_settings(&transport).unwrap()
+    };
+    assert_eq!(
+        settings("{}").max_idle_per_server,
+        200,
+        "unset: Traefik's 200"
+    );
+    let idle = |n: i64| settings(&format!(r#"{{"maxIdleConnsPerHost": {n}}}"#)).max_idle_per_server;
+    assert_eq!(idle(7), 7);
+    assert_eq!(idle(0), 2, "0: Go's default");
+    assert_eq!(idle(-1), 0, "negative: none kept");
+    let timeouts = settings(r#"{"forwardingTimeouts": {"responseHeaderTimeout": "500ms"}}"#);
+    assert_eq!(
+        timeouts.response_header_timeout,
+        Some(std::time::Duration::from_millis(500))
+    );
+}
+
+#[test]
+fn a_server_whose_name_does_not_resolve_keeps_its_service() {
+    let snapshot = compile_yaml("http:\n  services:\n    s: {loadBalancer: {servers: [{url: 'http://no-such-host.invalid:80'}, {url: 'http://127.0.0.1:1'}]}}\n");
+    assert_eq!(
+        object(&snapshot, ObjectKind::Service, "s@file").status,
+        "enabled"
+    );
+}
