@@ -3,13 +3,13 @@
 
 use crate::providers::{consul, file, ConfigApplier, ProviderUpdate};
 use crate::proxy::forwarded::ForwardedPolicy;
-use crate::proxy::{EntryPointProxy, InternalEndpoints, PingEndpoint};
-use crate::runtime::{CompileContext, Snapshot};
+use crate::proxy::{EntryPointProxy, InternalServices, PingEndpoint};
+use crate::runtime::{internal, CompileContext, Snapshot};
 use crate::whoami::Whoami;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::dynamic_decode::Decoded;
-use control::static_config::{ConsulProvider, StaticConfig, INTERNAL_ENTRYPOINT};
+use control::static_config::{ConsulProvider, StaticConfig};
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, Server, ShutdownWatch};
@@ -98,6 +98,10 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         .filter(|d| d.is_positive())
         .map(|d| d.to_std());
     let mut applier = ConfigApplier::new(context, snapshot.clone(), throttle);
+    applier.apply(ProviderUpdate {
+        provider: internal::PROVIDER,
+        result: Ok(internal::configuration(&config)),
+    });
 
     // The first configuration is applied before any listener opens.
     let file_provider = config.providers.file.clone();
@@ -150,30 +154,19 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     server.bootstrap();
 
     let terminating = Arc::new(AtomicBool::new(false));
-    let api_enabled = config.api.as_ref().is_some_and(|a| a.insecure);
-    let shared_config = Arc::new(config.clone());
     let server_name = gethostname::gethostname().to_string_lossy().into_owned();
-    let ping_entry_point = config
-        .ping
-        .as_ref()
-        .filter(|p| !p.manual_routing)
-        .map(|p| p.entry_point().to_string());
-    let terminating_status = config
-        .ping
-        .as_ref()
-        .map_or(503, |p| p.terminating_status_code());
+    let internal = Arc::new(InternalServices {
+        ping: config.ping.as_ref().map(|ping| PingEndpoint {
+            terminating_status: ping.terminating_status_code(),
+            terminating: terminating.clone(),
+        }),
+        api: config.api.as_ref().map(|_| Arc::new(config.clone())),
+    });
     for (index, name) in entry_points.iter().enumerate() {
         let entry_point = &config.entry_points[name];
         let forwarded = ForwardedPolicy::new(&entry_point.forwarded_headers, &server_name)
             .map_err(|e| anyhow::anyhow!("entryPoints/{name}/forwardedHeaders/{e}"))?;
-        let internal = InternalEndpoints {
-            ping: (ping_entry_point.as_deref() == Some(name.as_str())).then(|| PingEndpoint {
-                terminating_status,
-                terminating: terminating.clone(),
-            }),
-            api: (api_enabled && name == INTERNAL_ENTRYPOINT).then(|| shared_config.clone()),
-        };
-        let proxy = EntryPointProxy::new(index, snapshot.clone(), forwarded, internal);
+        let proxy = EntryPointProxy::new(index, snapshot.clone(), forwarded, internal.clone());
         let mut service = pingora::proxy::http_proxy_service_with_name(
             &server.configuration,
             proxy,

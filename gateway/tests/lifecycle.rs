@@ -19,8 +19,6 @@ fn ping_on_the_traefik_entrypoint() {
     let on_web = get(gw.web(), "/ping");
     assert_eq!(on_web.status, 404);
     assert_eq!(on_web.text(), "404 page not found\n");
-    // Only GET/HEAD /ping.
-    assert_eq!(get(internal, "/ping/more").status, 404);
 }
 
 #[test]

@@ -1,5 +1,9 @@
-//! Test support shared by the integration tests of the workspace: free loopback ports and a
-//! real Consul agent (built by scripts/install-consul) on them, stopped on drop.
+//! Test support shared by the integration tests of the workspace: free loopback ports, a raw
+//! recording backend, and a real Consul agent (built by scripts/install-consul) on them, stopped
+//! on drop.
+
+pub mod recording;
+pub use recording::RecordingBackend;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};

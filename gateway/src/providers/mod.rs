@@ -3,7 +3,7 @@
 pub mod consul;
 pub mod file;
 
-use crate::runtime::{compile, CompileContext, RuleCache, Snapshot};
+use crate::runtime::{compile, Carryover, CompileContext, Snapshot};
 use arc_swap::ArcSwap;
 use control::dynamic_decode::Decoded;
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ pub struct ConfigApplier {
     context: CompileContext,
     snapshot: Arc<ArcSwap<Snapshot>>,
     current: BTreeMap<&'static str, Arc<Decoded>>,
-    rules: RuleCache,
+    carryover: Carryover,
     throttle: Option<Duration>,
 }
 
@@ -41,7 +41,7 @@ impl ConfigApplier {
             context,
             snapshot,
             current: BTreeMap::new(),
-            rules: RuleCache::default(),
+            carryover: Carryover::default(),
             throttle,
         }
     }
@@ -76,7 +76,7 @@ impl ConfigApplier {
             .iter()
             .map(|(name, decoded)| (name.to_string(), decoded.clone()))
             .collect();
-        let snapshot = compile(&self.context, &providers, &mut self.rules);
+        let snapshot = compile(&self.context, &providers, &mut self.carryover);
         for (level, problem) in snapshot.status.problems() {
             if level == tracing::Level::ERROR {
                 tracing::error!("{problem}");

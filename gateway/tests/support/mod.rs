@@ -300,7 +300,9 @@ impl GatewayBuilder {
                 );
             }
         }
-        yaml.push_str("ping: {}\n");
+        if !self.extra_static.lines().any(|l| l.starts_with("ping:")) {
+            yaml.push_str("ping: {}\n");
+        }
         yaml.push_str(&self.extra_static);
         yaml
     }

@@ -14,7 +14,7 @@ fn compile_yaml(yaml: &str) -> Snapshot {
     compile(
         &context,
         &[("file".into(), Arc::new(decoded))],
-        &mut crate::runtime::RuleCache::default(),
+        &mut crate::runtime::Carryover::default(),
     )
 }
 
