@@ -194,6 +194,14 @@ fn round_robin_continues_across_a_reload_that_leaves_its_service_alone() {
     s: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1', weight: 2}, {url: 'http://127.0.0.1:2'}]}}
 ";
     let decoded = decode_dynamic(&from_yaml_str(changed_weights).unwrap(), "dyn.yml");
-    let reweighted = compile(&context, &[("file".into(), Arc::new(decoded))], &mut carryover);
-    assert_eq!(pick(&reweighted), "http://127.0.0.1:1", "new weights start afresh");
+    let reweighted = compile(
+        &context,
+        &[("file".into(), Arc::new(decoded))],
+        &mut carryover,
+    );
+    assert_eq!(
+        pick(&reweighted),
+        "http://127.0.0.1:1",
+        "new weights start afresh"
+    );
 }
