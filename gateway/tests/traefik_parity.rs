@@ -340,3 +340,64 @@ fn routes_and_answers_like_traefik() {
         differences.join("\n")
     );
 }
+
+/// The request line and header lines of the last request `backend` received, headers sorted;
+/// `Accept-Encoding: gzip`, which Go's transport adds to requests without one (and undoes on
+/// the answer), is left out.
+fn last_request_on_the_wire(backend: &testkit::RecordingBackend) -> (String, Vec<String>) {
+    let requests = backend.requests_text();
+    let last = requests.last().expect("the backend received the request");
+    let head = last.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or_default().to_string();
+    let mut headers: Vec<String> = lines
+        .filter(|l| !l.eq_ignore_ascii_case("accept-encoding: gzip"))
+        .map(str::to_string)
+        .collect();
+    headers.sort();
+    (request_line, headers)
+}
+
+#[test]
+fn forwards_the_same_bytes_as_traefik() {
+    let Some(binary) = traefik_binary() else {
+        return;
+    };
+    let backend = testkit::RecordingBackend::start();
+    let dynamic = route_all_to(&backend.url());
+    let traefik = start_traefik(&binary, &dynamic);
+    let gateway = Gateway::start(&dynamic);
+    let probes: [&[u8]; 7] = [
+        b"GET /p?q=1 HTTP/1.1\r\nHost: fwd.test:8443\r\n\r\n",
+        b"GET /a/./b/../c//d HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-Ip: 6.6.6.6\r\n\r\n",
+        b"GET /k HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Secret, content-length\r\nX-Secret: 1\r\nTE: trailers\r\nKeep-Alive: timeout=5\r\n\r\n",
+        b"GET http://abs.test/x?y=1 HTTP/1.1\r\nHost: abs.test\r\n\r\n",
+        b"GET http://abs.test:81/z HTTP/1.0\r\n\r\n",
+        "GET /caf\u{e9}/%7e%2fx?q=\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes(),
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-Custom: kept\r\n\r\nhello",
+    ];
+    let mut differences = Vec::new();
+    for probe in probes {
+        let before = backend.requests().len();
+        let _ = raw_request(local(traefik.port), probe);
+        wait_until(START_TIMEOUT, || backend.requests().len() > before);
+        let expected = last_request_on_the_wire(&backend);
+        let before = backend.requests().len();
+        let _ = raw_request(gateway.web(), probe);
+        wait_until(START_TIMEOUT, || backend.requests().len() > before);
+        let actual = last_request_on_the_wire(&backend);
+        if expected != actual {
+            differences.push(format!(
+                "{}\n  traefik: {expected:?}\n  gateway: {actual:?}",
+                String::from_utf8_lossy(probe).escape_debug()
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} requests reached the backend differently:\n{}",
+        differences.len(),
+        probes.len(),
+        differences.join("\n")
+    );
+}

@@ -130,7 +130,7 @@ fn origin_form(target: &[u8]) -> Result<Option<String>, Rejection> {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
     };
-    let escaped = escape_non_ascii(raw_path);
+    let escaped = escape_non_ascii(raw_path)?;
     let had_path = !escaped.is_empty();
     let prepared = request_path::prepare(if had_path { &escaped } else { "/" })
         .map_err(|request_path::InvalidEscape| Rejection::BadRequest(None))?;
@@ -145,20 +145,49 @@ fn origin_form(target: &[u8]) -> Result<Option<String>, Rejection> {
     }))
 }
 
-/// The path with every byte above ASCII written `%XX`; borrowed when it is all ASCII.
-fn escape_non_ascii(path: &str) -> Cow<'_, str> {
+/// The path as Go's `URL.EscapedPath` sends it. A raw path with bytes above ASCII is not a
+/// valid escaping for Go, which then sends its decoded path escaped anew (so `%2F` becomes `/`
+/// there); an ASCII path is borrowed as it is.
+fn escape_non_ascii(path: &str) -> Result<Cow<'_, str>, Rejection> {
     if path.is_ascii() {
-        return Cow::Borrowed(path);
+        return Ok(Cow::Borrowed(path));
     }
-    let mut out = String::with_capacity(path.len() + 16);
-    for &byte in path.as_bytes() {
-        if byte.is_ascii() {
+    let decoded = percent_decode(path.as_bytes())?;
+    let mut out = String::with_capacity(decoded.len() + 16);
+    for byte in decoded {
+        if is_kept_in_go_paths(byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
         }
     }
-    Cow::Owned(out)
+    Ok(Cow::Owned(out))
+}
+
+/// Go's `shouldEscape(c, encodePath)` is false: unreserved characters and `$&+,/:;=@`.
+fn is_kept_in_go_paths(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&byte)
+}
+
+/// Every `%XX` decoded; a bad escape is a 400.
+fn percent_decode(text: &[u8]) -> Result<Vec<u8>, Rejection> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] != b'%' {
+            out.push(text[i]);
+            i += 1;
+            continue;
+        }
+        let hex = |at: usize| {
+            text.get(at)
+                .and_then(|&b| (b as char).to_digit(16))
+                .ok_or(Rejection::BadRequest(None))
+        };
+        out.push((hex(i + 1)? * 16 + hex(i + 2)?) as u8);
+        i += 3;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

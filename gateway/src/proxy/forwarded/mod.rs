@@ -244,7 +244,8 @@ pub fn prepare_upstream(
         req.remove_header(&name);
     }
     if te_trailers {
-        let _ = req.insert_header(header::TE, "trailers");
+        // Spelled as Go's canonical header name, as Traefik sends it.
+        let _ = req.insert_header("Te", "trailers");
     }
     if websocket {
         let _ = req.insert_header(header::CONNECTION, "Upgrade");
