@@ -113,18 +113,6 @@ impl EntryPointProxy {
         }
     }
 
-    /// Sends an answer of the gateway's own: the one path for 400/404/503, internal services
-    /// and failed forwards, so what applies to answers applies to all of them.
-    async fn answer(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestContext,
-        answer: Answer,
-    ) -> Result<()> {
-        ctx.answered = Some(answer.status);
-        answer.send(session).await
-    }
-
     /// A failed forward at WARN, within the log budget; client aborts at DEBUG.
     fn log_failure(&self, ctx: &RequestContext, status: u16, error: &Error, started: bool) {
         let router = ctx.route.as_ref().map_or("", |r| r.name.as_str());
@@ -146,14 +134,12 @@ impl EntryPointProxy {
 }
 
 /// Per-request state: the configuration the request is served with (loaded once, when it
-/// starts), the client, the router and server chosen, and the gateway's own answer.
+/// starts), the client, and the router and server chosen.
 pub struct RequestContext {
     snapshot: Arc<Snapshot>,
     client_ip: Option<IpAddr>,
     route: Option<Arc<Route>>,
     picked: Option<Picked>,
-    /// The status of the answer the gateway made itself, when it did.
-    answered: Option<u16>,
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
@@ -182,7 +168,6 @@ impl ProxyHttp for EntryPointProxy {
             client_ip: None,
             route: None,
             picked: None,
-            answered: None,
         }
     }
 
@@ -197,7 +182,7 @@ impl ProxyHttp for EntryPointProxy {
                 Rejection::BadRequest(reason) => Answer::bad_request(reason),
                 Rejection::UnsupportedTransferEncoding => Answer::unsupported_transfer_encoding(),
             };
-            self.answer(session, ctx, answer).await?;
+            answer.send(session).await?;
             return Ok(true);
         }
         self.forwarded
@@ -223,7 +208,8 @@ impl ProxyHttp for EntryPointProxy {
                 .cloned()
         };
         let Some(route) = route else {
-            self.answer(session, ctx, Answer::go_error(404, responses::NOT_FOUND))
+            Answer::go_error(404, responses::NOT_FOUND)
+                .send(session)
                 .await?;
             return Ok(true);
         };
@@ -233,7 +219,7 @@ impl ProxyHttp for EntryPointProxy {
             let answer = self
                 .internal
                 .answer(*internal, session.req_header(), &ctx.snapshot);
-            self.answer(session, ctx, answer).await?;
+            answer.send(session).await?;
             return Ok(true);
         }
         match service.pick() {
@@ -243,7 +229,7 @@ impl ProxyHttp for EntryPointProxy {
             }
             None => {
                 let answer = Answer::go_error(503, responses::NO_AVAILABLE_SERVER);
-                self.answer(session, ctx, answer).await?;
+                answer.send(session).await?;
                 Ok(true)
             }
         }
@@ -361,7 +347,7 @@ impl ProxyHttp for EntryPointProxy {
         let started = session.response_written().is_some();
         self.log_failure(ctx, status, e, started);
         if !started && status != 499 {
-            if let Err(write_error) = self.answer(session, ctx, Answer::proxy_error(status)).await {
+            if let Err(write_error) = Answer::proxy_error(status).send(session).await {
                 tracing::debug!(error = %write_error, "could not send the error answer");
             }
         }
