@@ -5,6 +5,7 @@ pub mod forwarded;
 pub mod request_path;
 pub mod responses;
 
+use crate::lifecycle::{InFlight, Lifecycle};
 use crate::runtime::service::Picked;
 use crate::runtime::Snapshot;
 use arc_swap::ArcSwap;
@@ -17,16 +18,15 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// `/ping` on this entrypoint.
 #[derive(Debug, Clone)]
 pub struct PingEndpoint {
-    /// Status answered once shutdown has begun.
+    /// Status answered until every provider has delivered and once shutdown has begun.
     pub terminating_status: u16,
-    /// Set when the gateway starts shutting down.
-    pub terminating: Arc<AtomicBool>,
+    /// Whether the gateway is ready for traffic.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 /// The proxy logic of one entrypoint.
@@ -36,6 +36,7 @@ pub struct EntryPointProxy {
     snapshot: Arc<ArcSwap<Snapshot>>,
     forwarded: ForwardedPolicy,
     internal: InternalEndpoints,
+    lifecycle: Arc<Lifecycle>,
 }
 
 /// What the gateway itself serves on an entrypoint (Traefik's `@internal` services).
@@ -48,18 +49,21 @@ pub struct InternalEndpoints {
 }
 
 impl EntryPointProxy {
-    /// The proxy for the entrypoint whose router table is at `index` in each snapshot.
+    /// The proxy for the entrypoint whose router table is at `index` in each snapshot; its
+    /// requests are counted in `lifecycle` while in flight.
     pub fn new(
         index: usize,
         snapshot: Arc<ArcSwap<Snapshot>>,
         forwarded: ForwardedPolicy,
         internal: InternalEndpoints,
+        lifecycle: Arc<Lifecycle>,
     ) -> Self {
         Self {
             index,
             snapshot,
             forwarded,
             internal,
+            lifecycle,
         }
     }
 
@@ -71,13 +75,13 @@ impl EntryPointProxy {
         }
         let path = req.uri.path();
         if let (Some(ping), "/ping") = (&self.internal.ping, path) {
-            let (status, body): (u16, &'static [u8]) = if ping.terminating.load(Ordering::Relaxed) {
+            let (status, body): (u16, &'static [u8]) = if ping.lifecycle.is_ready() {
+                (200, b"OK")
+            } else {
                 (
                     ping.terminating_status,
                     responses::status_text(ping.terminating_status),
                 )
-            } else {
-                (200, b"OK")
             };
             responses::respond(session, status, body, false).await?;
             return Ok(true);
@@ -103,17 +107,20 @@ impl EntryPointProxy {
 }
 
 /// Per-request state.
-#[derive(Default)]
 pub struct RequestContext {
     client_ip: Option<IpAddr>,
     picked: Option<Picked>,
+    /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
+    _in_flight: InFlight,
 }
 
+/// The client's address, IPv4-mapped ones (`::ffff:a.b.c.d`, a v4 client of a dual-stack
+/// listener) as plain IPv4, once for trustedIPs, `ClientIP`, `X-Real-Ip` and `X-Forwarded-For`.
 fn client_ip(session: &Session) -> Option<IpAddr> {
     session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
+        .map(|a| a.ip().to_canonical())
 }
 
 /// Go's `singleJoiningSlash`: joins a server URL path and the request path with one `/`.
@@ -130,7 +137,11 @@ impl ProxyHttp for EntryPointProxy {
     type CTX = RequestContext;
 
     fn new_ctx(&self) -> RequestContext {
-        RequestContext::default()
+        RequestContext {
+            client_ip: None,
+            picked: None,
+            _in_flight: self.lifecycle.request_started(self.index),
+        }
     }
 
     async fn request_filter(
