@@ -26,7 +26,8 @@ Flags are Traefik's static configuration keys (matched ignoring case), as --key=
 
 SUPPORTED STATIC CONFIGURATION:
     --configFile                                   YAML or TOML static configuration file
-    --entryPoints.<name>.address                   host:port, or :port for every interface (IPv6 and IPv4)
+    --entryPoints.<name>.address                   host:port; :port, 0.0.0.0:port and [::]:port listen
+                                                   on every interface, IPv6 and IPv4
     --entryPoints.<name>.asDefault                 routers without entryPoints attach here
     --entryPoints.<name>.forwardedHeaders.trustedIPs     IPs/CIDRs whose X-Forwarded-* are kept
     --entryPoints.<name>.forwardedHeaders.insecure       trust every client's X-Forwarded-*

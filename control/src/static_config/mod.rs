@@ -107,13 +107,18 @@ impl EntryPoint {
             .unwrap_or_default()
     }
 
-    /// The address to bind: Traefik's `:80` means every interface, IPv6 and IPv4
-    /// (`[::]:80`, dual-stack).
+    /// The address to bind. As Go (Traefik) listens, `:80` and the wildcards `0.0.0.0:80` and
+    /// `[::]:80` mean every interface, IPv6 and IPv4: `[::]:80`, dual-stack.
     pub fn bind_address(&self) -> String {
         if self.address.starts_with(':') {
-            format!("[::]{}", self.address)
-        } else {
-            self.address.clone()
+            return format!("[::]{}", self.address);
+        }
+        match self.address.parse::<std::net::SocketAddr>() {
+            Ok(address) if address.ip().is_unspecified() => {
+                std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, address.port()))
+                    .to_string()
+            }
+            _ => self.address.clone(),
         }
     }
 }

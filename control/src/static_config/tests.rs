@@ -46,6 +46,18 @@ fn toml_reads_the_same() {
         "[::]:8000",
         "`:port` is every interface, IPv6 and IPv4, as Go listens"
     );
+    for (address, bound) in [
+        ("0.0.0.0:80", "[::]:80"),
+        ("[::]:80", "[::]:80"),
+        ("127.0.0.1:80", "127.0.0.1:80"),
+        ("[::1]:80", "[::1]:80"),
+    ] {
+        let entry_point = EntryPoint {
+            address: address.into(),
+            ..Default::default()
+        };
+        assert_eq!(entry_point.bind_address(), bound, "{address}");
+    }
     assert_eq!(
         config.providers.file.unwrap().directory.as_deref(),
         Some("conf.d")
