@@ -152,11 +152,11 @@ impl ShutdownSignals {
 #[async_trait]
 impl ShutdownSignalWatch for ShutdownSignals {
     async fn recv(&self) -> ShutdownSignal {
-        let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
-        let mut interrupt = listen(SignalKind::interrupt(), "SIGINT");
+        let mut terminate = handle_signal(SignalKind::terminate(), "SIGTERM");
+        let mut interrupt = handle_signal(SignalKind::interrupt(), "SIGINT");
         tokio::select! {
-            _ = next(&mut terminate) => {}
-            _ = next(&mut interrupt) => {
+            _ = next_signal(&mut terminate) => {}
+            _ = next_signal(&mut interrupt) => {
                 tracing::info!("SIGINT: stopping at once");
                 return ShutdownSignal::FastShutdown;
             }
@@ -169,7 +169,7 @@ impl ShutdownSignalWatch for ShutdownSignals {
             );
             tokio::select! {
                 _ = tokio::time::sleep(self.accept_grace) => {}
-                _ = next(&mut interrupt) => {
+                _ = next_signal(&mut interrupt) => {
                     tracing::info!("SIGINT: stopping at once");
                     return ShutdownSignal::FastShutdown;
                 }
@@ -182,7 +182,7 @@ impl ShutdownSignalWatch for ShutdownSignals {
 
 /// A handler for `kind`; `None` (logged) when it cannot be installed, in which case the
 /// signal keeps its default action of ending the process.
-pub fn listen(kind: SignalKind, name: &str) -> Option<Signal> {
+pub fn handle_signal(kind: SignalKind, name: &str) -> Option<Signal> {
     signal(kind)
         .inspect_err(|e| {
             tracing::error!(
@@ -193,7 +193,7 @@ pub fn listen(kind: SignalKind, name: &str) -> Option<Signal> {
 }
 
 /// The next delivery of `signal`; never, when it has no handler.
-pub async fn next(signal: &mut Option<Signal>) {
+pub async fn next_signal(signal: &mut Option<Signal>) {
     match signal {
         Some(signal) => {
             signal.recv().await;

@@ -1,5 +1,6 @@
 //! Assembles a running gateway from a static configuration: one Pingora proxy service per
-//! entrypoint, the providers, and the background task that applies their updates.
+//! entrypoint and its listener, the providers, the background task that applies their updates,
+//! and the wait for the end of a graceful shutdown.
 
 use crate::lifecycle::{self, Lifecycle, ShutdownSignals};
 use crate::providers::{consul, file, ConfigApplier, ProviderUpdate};
@@ -161,7 +162,7 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         );
     }
 
-    // Pingora has one shutdown for all listeners: the longest timeouts apply to every one.
+    // Pingora closes every listener at once: the longest accept grace applies to all.
     let accept_grace = config
         .entry_points
         .values()
@@ -329,7 +330,7 @@ fn serve_until_shutdown(
 /// Waits until every entrypoint has no request in flight or its graceTimeOut (`graces`, by
 /// entrypoint index) has passed, or SIGINT: Traefik's exit, once all its entrypoints are shut.
 async fn drain(lifecycle: &Lifecycle, graces: &[(String, Duration)]) {
-    let mut interrupt = lifecycle::listen(SignalKind::interrupt(), "SIGINT");
+    let mut interrupt = lifecycle::handle_signal(SignalKind::interrupt(), "SIGINT");
     let in_flight: usize = (0..graces.len()).map(|i| lifecycle.in_flight(i)).sum();
     tracing::info!(
         in_flight,
@@ -355,6 +356,6 @@ async fn drain(lifecycle: &Lifecycle, graces: &[(String, Duration)]) {
     };
     tokio::select! {
         _ = every_entry_point => tracing::info!("shutdown complete; exiting"),
-        _ = lifecycle::next(&mut interrupt) => tracing::info!("SIGINT: exiting at once"),
+        _ = lifecycle::next_signal(&mut interrupt) => tracing::info!("SIGINT: exiting at once"),
     }
 }

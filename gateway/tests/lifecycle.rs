@@ -81,6 +81,21 @@ fn ping_is_not_ready_until_every_provider_delivered() {
 }
 
 #[test]
+fn ping_is_not_ready_until_the_file_can_be_read() {
+    let gw = Gateway::start("http: [\n");
+    assert_eq!(get(gw.addr("traefik"), "/ping").status, 503);
+    write_atomic(&gw.dynamic_path(), "http: {}\n");
+    let ready = wait_until(Duration::from_secs(5), || {
+        get(gw.addr("traefik"), "/ping").status == 200
+    });
+    assert!(
+        ready,
+        "/ping still not 200 after the file was fixed\n{}",
+        gw.stderr()
+    );
+}
+
+#[test]
 fn sigterm_drains_in_flight_requests_and_exits_when_they_are_done() {
     let backend = Backend::start("A");
     let mut gw = Gateway::builder()
