@@ -3,7 +3,9 @@
 //! requests sent to both, and every answer compared: status, which backend answered, the
 //! request line and Host the backend saw, the forwarded headers, and the bodies of errors.
 //!
-//! Set SKIP_TRAEFIK_PARITY=1 to skip it where Traefik cannot be built (no Go toolchain).
+//! It is `#[ignore]`d, so a plain `cargo test` reports it as ignored rather than passing it
+//! unrun where Traefik cannot be built (no Go toolchain); `scripts/test` (CI) runs it with
+//! `--ignored`, and there a Traefik that cannot be built fails it.
 
 mod support;
 
@@ -26,11 +28,7 @@ impl Drop for Traefik {
     }
 }
 
-fn traefik_binary() -> Option<PathBuf> {
-    if std::env::var_os("SKIP_TRAEFIK_PARITY").is_some() {
-        eprintln!("SKIP_TRAEFIK_PARITY is set: the Traefik parity test is skipped");
-        return None;
-    }
+fn traefik_binary() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-traefik");
     let output = Command::new(&script)
         .stderr(Stdio::inherit())
@@ -38,11 +36,9 @@ fn traefik_binary() -> Option<PathBuf> {
         .expect("run scripts/install-traefik");
     assert!(
         output.status.success(),
-        "scripts/install-traefik failed (set SKIP_TRAEFIK_PARITY=1 to skip this test where Go cannot build Traefik)"
+        "scripts/install-traefik failed (its error is above): this test needs a real Traefik, built with Go"
     );
-    Some(PathBuf::from(
-        String::from_utf8(output.stdout).unwrap().trim(),
-    ))
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
 fn start_traefik(binary: &Path, dynamic: &str) -> Traefik {
@@ -305,10 +301,9 @@ fn requests() -> Vec<Probe> {
 }
 
 #[test]
+#[ignore = "needs a real Traefik (scripts/install-traefik builds it with Go); scripts/test runs it with --ignored"]
 fn routes_and_answers_like_traefik() {
-    let Some(binary) = traefik_binary() else {
-        return;
-    };
+    let binary = traefik_binary();
     let names = ["A", "B", "C", "D", "E", "F"];
     let backends: Vec<Backend> = names.iter().map(|n| Backend::start(n)).collect();
     let urls: Vec<(&str, String)> = names
@@ -359,10 +354,9 @@ fn last_request_on_the_wire(backend: &testkit::RecordingBackend) -> (String, Vec
 }
 
 #[test]
+#[ignore = "needs a real Traefik (scripts/install-traefik builds it with Go); scripts/test runs it with --ignored"]
 fn forwards_the_same_bytes_as_traefik() {
-    let Some(binary) = traefik_binary() else {
-        return;
-    };
+    let binary = traefik_binary();
     let backend = testkit::RecordingBackend::start();
     let dynamic = route_all_to(&backend.url());
     let traefik = start_traefik(&binary, &dynamic);

@@ -78,27 +78,47 @@ pub struct EntryPointTransport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LifeCycle {
-    /// How long in-flight requests may take to finish after SIGTERM (Traefik's default 10s).
+    /// How long the listeners keep accepting requests after SIGTERM, while `/ping` already
+    /// answers the terminating status (Traefik's default 0).
+    pub request_accept_grace_timeout: Option<GoDuration>,
+    /// How long in-flight requests may take to finish once the listeners closed (Traefik's
+    /// default 10s).
     #[serde(rename = "graceTimeOut")]
     pub grace_time_out: Option<GoDuration>,
 }
 
 impl EntryPoint {
+    fn life_cycle(&self) -> Option<&LifeCycle> {
+        self.transport.as_ref().and_then(|t| t.life_cycle.as_ref())
+    }
+
     /// Time given to in-flight requests on shutdown: `transport.lifeCycle.graceTimeOut`, default 10s.
     pub fn grace_time_out(&self) -> GoDuration {
-        self.transport
-            .as_ref()
-            .and_then(|t| t.life_cycle.as_ref())
+        self.life_cycle()
             .and_then(|l| l.grace_time_out)
             .unwrap_or(GoDuration::from_secs(10))
     }
 
-    /// The address to bind: Traefik's `:80` means every interface.
+    /// Time the listener keeps accepting after SIGTERM:
+    /// `transport.lifeCycle.requestAcceptGraceTimeout`, default 0.
+    pub fn request_accept_grace_timeout(&self) -> GoDuration {
+        self.life_cycle()
+            .and_then(|l| l.request_accept_grace_timeout)
+            .unwrap_or_default()
+    }
+
+    /// The address to bind. As Go (Traefik) listens, `:80` and the wildcards `0.0.0.0:80` and
+    /// `[::]:80` mean every interface, IPv6 and IPv4: `[::]:80`, dual-stack.
     pub fn bind_address(&self) -> String {
         if self.address.starts_with(':') {
-            format!("0.0.0.0{}", self.address)
-        } else {
-            self.address.clone()
+            return format!("[::]{}", self.address);
+        }
+        match self.address.parse::<std::net::SocketAddr>() {
+            Ok(address) if address.ip().is_unspecified() => {
+                std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, address.port()))
+                    .to_string()
+            }
+            _ => self.address.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod consul;
 pub mod file;
 
+use crate::lifecycle::Lifecycle;
 use crate::runtime::{compile, Carryover, CompileContext, Snapshot};
 use arc_swap::ArcSwap;
 use control::dynamic_decode::Decoded;
@@ -28,14 +29,18 @@ pub struct ConfigApplier {
     current: BTreeMap<&'static str, Arc<Decoded>>,
     carryover: Carryover,
     throttle: Option<Duration>,
+    /// Told when a provider's first configuration is applied (readiness).
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl ConfigApplier {
-    /// An applier publishing into `snapshot`; `throttle` is `providersThrottleDuration`.
+    /// An applier publishing into `snapshot`; `throttle` is `providersThrottleDuration`;
+    /// `lifecycle` learns which providers have delivered.
     pub fn new(
         context: CompileContext,
         snapshot: Arc<ArcSwap<Snapshot>>,
         throttle: Option<Duration>,
+        lifecycle: Arc<Lifecycle>,
     ) -> Self {
         Self {
             context,
@@ -43,6 +48,7 @@ impl ConfigApplier {
             current: BTreeMap::new(),
             carryover: Carryover::default(),
             throttle,
+            lifecycle,
         }
     }
 
@@ -97,6 +103,7 @@ impl ConfigApplier {
             elapsed_us = started.elapsed().as_micros() as u64,
             "configuration applied"
         );
+        self.lifecycle.provider_delivered(update.provider);
         true
     }
 

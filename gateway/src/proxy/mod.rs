@@ -8,6 +8,7 @@ pub mod intake;
 pub mod request_path;
 pub mod responses;
 
+use crate::lifecycle::{InFlight, Lifecycle};
 use crate::runtime::internal::InternalService;
 use crate::runtime::service::{Picked, ServiceHandler};
 use crate::runtime::{Route, Snapshot};
@@ -25,16 +26,15 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use responses::Answer;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// `/ping` (`ping@internal`).
 #[derive(Debug, Clone)]
 pub struct PingEndpoint {
-    /// Status answered once shutdown has begun.
+    /// Status answered until every provider has delivered and once shutdown has begun.
     pub terminating_status: u16,
-    /// Set when the gateway starts shutting down.
-    pub terminating: Arc<AtomicBool>,
+    /// Whether the gateway is ready for traffic.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 /// What the gateway serves itself (Traefik's `@internal` services), shared by every entrypoint:
@@ -53,11 +53,11 @@ impl InternalServices {
         match (service, &self.ping, &self.api) {
             (InternalService::Ping, Some(ping), _) => {
                 // Traefik's ping handler answers any method and path it is routed.
-                if ping.terminating.load(Ordering::Relaxed) {
+                if ping.lifecycle.is_ready() {
+                    Answer::text(200, &b"OK"[..])
+                } else {
                     let status = ping.terminating_status;
                     Answer::text(status, responses::status_text(status))
-                } else {
-                    Answer::text(200, &b"OK"[..])
                 }
             }
             (InternalService::Api, _, Some(config)) => {
@@ -93,22 +93,26 @@ pub struct EntryPointProxy {
     snapshot: Arc<ArcSwap<Snapshot>>,
     forwarded: ForwardedPolicy,
     internal: Arc<InternalServices>,
+    lifecycle: Arc<Lifecycle>,
     failures: LogBudget,
 }
 
 impl EntryPointProxy {
-    /// The proxy for the entrypoint whose router table is at `index` in each snapshot.
+    /// The proxy for the entrypoint whose router table is at `index` in each snapshot; its
+    /// requests are counted in `lifecycle` while in flight.
     pub fn new(
         index: usize,
         snapshot: Arc<ArcSwap<Snapshot>>,
         forwarded: ForwardedPolicy,
         internal: Arc<InternalServices>,
+        lifecycle: Arc<Lifecycle>,
     ) -> Self {
         Self {
             index,
             snapshot,
             forwarded,
             internal,
+            lifecycle,
             failures: LogBudget::default(),
         }
     }
@@ -140,13 +144,17 @@ pub struct RequestContext {
     client_ip: Option<IpAddr>,
     route: Option<Arc<Route>>,
     picked: Option<Picked>,
+    /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
+    _in_flight: InFlight,
 }
 
+/// The client's address, IPv4-mapped ones (`::ffff:a.b.c.d`, a v4 client of a dual-stack
+/// listener) as plain IPv4, once for trustedIPs, `ClientIP`, `X-Real-Ip` and `X-Forwarded-For`.
 fn client_ip(session: &Session) -> Option<IpAddr> {
     session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
+        .map(|a| a.ip().to_canonical())
 }
 
 /// Go's `singleJoiningSlash`: joins a server URL path and the request path with one `/`.
@@ -168,6 +176,7 @@ impl ProxyHttp for EntryPointProxy {
             client_ip: None,
             route: None,
             picked: None,
+            _in_flight: self.lifecycle.request_started(self.index),
         }
     }
 
@@ -296,11 +305,12 @@ impl ProxyHttp for EntryPointProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         _ctx: &mut RequestContext,
     ) -> Result<()> {
         forwarded::clean_response(upstream_response);
+        responses::close_when_shutting_down(session);
         Ok(())
     }
 

@@ -110,6 +110,7 @@ impl Answer {
             header.insert_header(http::header::CONNECTION, "close")?;
             session.set_keepalive(None);
         }
+        close_when_shutting_down(session);
         let head_only = session.req_header().method == http::Method::HEAD;
         session
             .write_response_header(Box::new(header), head_only)
@@ -118,6 +119,14 @@ impl Answer {
             session.write_response_body(Some(self.body), true).await?;
         }
         Ok(())
+    }
+}
+
+/// Once listeners have stopped, answers say `Connection: close` and the connection ends after
+/// them, as Go's server does during `Shutdown`.
+pub fn close_when_shutting_down(session: &mut Session) {
+    if session.is_process_shutting_down() {
+        session.set_keepalive(None);
     }
 }
 

@@ -147,12 +147,17 @@ fn kill_and_wait(child: &mut Child) {
 
 /// Sends SIGTERM to `pid` with the `kill` command.
 pub fn sigterm(pid: u32) {
+    send_signal(pid, "TERM");
+}
+
+/// Sends the signal `name` (`TERM`, `INT`) to `pid` with the `kill` command.
+pub fn send_signal(pid: u32, name: &str) {
     let status = Command::new("kill")
-        .arg("-TERM")
+        .arg(format!("-{name}"))
         .arg(pid.to_string())
         .status()
         .expect("run kill");
-    assert!(status.success(), "kill -TERM {pid} failed");
+    assert!(status.success(), "kill -{name} {pid} failed");
 }
 
 /// An echo backend: `gateway whoami --address=127.0.0.1:PORT --name=NAME`, killed on drop.
@@ -208,6 +213,8 @@ pub struct GatewayBuilder {
     dir: TempDir,
     /// (name, port, extra YAML lines under the entrypoint).
     entry_points: Vec<(String, u16, String)>,
+    /// Entrypoints listening on `:port` (every interface) instead of `127.0.0.1:port`.
+    all_interfaces: Vec<String>,
     provider: Provider,
     extra_static: String,
     args: Vec<String>,
@@ -223,6 +230,12 @@ impl GatewayBuilder {
         self.entry_points
             .push((name.to_string(), free_port(), extra.to_string()));
         self
+    }
+
+    /// Like [`Self::entry_point`], listening on `:port`: every interface, IPv6 and IPv4.
+    pub fn entry_point_on_all_interfaces(mut self, name: &str, extra: &str) -> Self {
+        self.all_interfaces.push(name.to_string());
+        self.entry_point(name, extra)
     }
 
     /// The content of `dynamic.yml` (`providers.file.filename`).
@@ -275,7 +288,12 @@ impl GatewayBuilder {
     fn static_yaml(&self) -> String {
         let mut yaml = String::from("entryPoints:\n");
         for (name, port, extra) in &self.entry_points {
-            let _ = writeln!(yaml, "  {name}:\n    address: 127.0.0.1:{port}");
+            let host = if self.all_interfaces.contains(name) {
+                ""
+            } else {
+                "127.0.0.1"
+            };
+            let _ = writeln!(yaml, "  {name}:\n    address: \"{host}:{port}\"");
             let has_transport = extra
                 .lines()
                 .any(|l| l.trim_start().starts_with("transport:"));
@@ -436,6 +454,7 @@ impl Gateway {
         GatewayBuilder {
             dir: TempDir::new("gw"),
             entry_points: Vec::new(),
+            all_interfaces: Vec::new(),
             provider: Provider::File(String::new()),
             extra_static: String::new(),
             args: Vec::new(),
@@ -518,6 +537,11 @@ impl Gateway {
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         sigterm(self.child.id());
+    }
+
+    /// Sends SIGINT.
+    pub fn interrupt(&self) {
+        send_signal(self.child.id(), "INT");
     }
 
     /// Waits for the process to exit, up to `timeout`.
