@@ -9,8 +9,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long one blocking query waits for a change (Consul's default is 5 minutes).
-pub const BLOCKING_WAIT: Duration = Duration::from_secs(300);
+/// How long one blocking query waits for a change (Consul's default is 5 minutes). Short
+/// enough that an agent which accepts the connection but never answers is left for the next
+/// endpoint within a minute ([`blocking_timeout`](super::client::blocking_timeout) of it).
+pub const BLOCKING_WAIT: Duration = Duration::from_secs(50);
 /// Most wake-ups per second, after a burst of two (Consul's advice against hot loops).
 const WAKE_UPS_PER_SECOND: u32 = 20;
 /// First and longest retry delay while Consul cannot be reached.

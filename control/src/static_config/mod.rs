@@ -149,9 +149,15 @@ pub struct ConsulProvider {
     pub root_key: Option<String>,
     /// ACL token.
     pub token: Option<String>,
+    /// A file holding the ACL token (as `CONSUL_HTTP_TOKEN_FILE`), read at start. An
+    /// extension: Traefik only has `token`.
+    pub token_file: Option<String>,
     /// Read from any Consul server instead of the leader (may lag; spreads the load).
     /// An extension: Traefik has no such option.
     pub stale: bool,
+    /// With `stale`: the most a server may lag its leader for its answer to be used (default
+    /// 10s); a server with no known leader is never used. An extension.
+    pub max_staleness: Option<GoDuration>,
     /// TLS to Consul.
     pub tls: Option<ConsulTls>,
 }
@@ -164,6 +170,12 @@ impl ConsulProvider {
         } else {
             self.endpoints.clone()
         }
+    }
+
+    /// `maxStaleness`, default 10s.
+    pub fn max_staleness(&self) -> std::time::Duration {
+        self.max_staleness
+            .map_or(crate::consul::client::MAX_STALENESS, GoDuration::to_std)
     }
 
     /// The root key without surrounding slashes (default `traefik`).
@@ -194,6 +206,9 @@ pub struct ConsulTls {
     pub key: Option<String>,
     /// Do not verify Consul's certificate.
     pub insecure_skip_verify: bool,
+    /// The name Consul's certificate is verified against instead of the endpoint's host (as
+    /// `CONSUL_TLS_SERVER_NAME`). An extension.
+    pub server_name: Option<String>,
 }
 
 /// `providers.file`.
@@ -410,6 +425,21 @@ impl StaticConfig {
                         "no entrypoint named {:?}; define it under entryPoints",
                         ping.entry_point()
                     ),
+                ));
+            }
+        }
+        if let Some(consul) = &self.providers.consul {
+            if consul.token.as_deref().is_some_and(|t| !t.is_empty()) && consul.token_file.is_some()
+            {
+                return Err(invalid(
+                    "providers/consul/tokenFile",
+                    "both token and tokenFile are set; keep one".into(),
+                ));
+            }
+            if consul.max_staleness.is_some_and(|d| !d.is_positive()) {
+                return Err(invalid(
+                    "providers/consul/maxStaleness",
+                    "must be a positive duration (e.g. 10s)".into(),
                 ));
             }
         }
