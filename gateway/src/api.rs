@@ -171,7 +171,7 @@ fn overview(objects: &[ObjectStatus]) -> Value {
     let mut providers: Vec<&str> = objects.iter().map(|o| o.provider.as_str()).collect();
     providers.sort_unstable();
     providers.dedup();
-    json!({
+    let mut overview = json!({
         "http": {
             "routers": count(ObjectKind::Router),
             "services": count(ObjectKind::Service),
@@ -181,7 +181,14 @@ fn overview(objects: &[ObjectStatus]) -> Value {
         "udp": {},
         "features": { "tracing": "", "metrics": "", "accessLog": false },
         "providers": providers,
-    })
+    });
+    // Beyond Traefik (its clients ignore the field): e.g. the Consul provider holding its last
+    // committed configuration.
+    let states = crate::providers::status::states();
+    if !states.is_empty() {
+        overview["providerStatus"] = json!(states);
+    }
+    overview
 }
 
 /// A page of one kind's objects, sorted by name, filtered by `status` and `search`.

@@ -41,9 +41,11 @@ SUPPORTED STATIC CONFIGURATION:
     --providers.file.filename | .directory | .watch      dynamic configuration files (watch: true)
     --providers.consul.endpoints                   Consul addresses, failed over in order (127.0.0.1:8500)
     --providers.consul.rootKey                     key prefix of the configuration (traefik)
-    --providers.consul.token                       ACL token
+    --providers.consul.token | .tokenFile          ACL token, or a file holding it (tokenFile: an extension)
     --providers.consul.stale                       read from any Consul server (an extension)
+    --providers.consul.maxStaleness                with stale: skip servers further behind their leader (10s; an extension)
     --providers.consul.tls.ca | .cert | .key | .insecureSkipVerify
+    --providers.consul.tls.serverName              name to verify Consul's certificate against (an extension)
     --providers.providersThrottleDuration          minimum time between applied changes (none)
     --api.insecure                                 creates the `traefik` entrypoint (:8080)
     --ping  --ping.entryPoint  --ping.manualRouting  --ping.terminatingStatusCode

@@ -203,4 +203,30 @@ fn consul_provider_keys_and_defaults() {
         "comma-joined flag values are lists"
     );
     assert_eq!(consul.root_key(), "traefik");
+    assert_eq!(consul.max_staleness(), std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn consul_provider_extensions() {
+    let config = load_yaml("providers:\n  consul:\n    tokenFile: /run/secrets/consul\n    stale: true\n    maxStaleness: 2s\n    tls: {ca: ca.pem, serverName: server.dc1.consul}\n")
+        .unwrap()
+        .config;
+    let consul = config.providers.consul.unwrap();
+    assert_eq!(consul.token_file.as_deref(), Some("/run/secrets/consul"));
+    assert_eq!(consul.max_staleness(), std::time::Duration::from_secs(2));
+    assert_eq!(
+        consul.tls.unwrap().server_name.as_deref(),
+        Some("server.dc1.consul")
+    );
+    let err = load_yaml("providers:\n  consul:\n    token: t\n    tokenFile: f\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("providers/consul/tokenFile: both token and tokenFile are set"),
+        "{err}"
+    );
+    let err = load_yaml("providers:\n  consul:\n    maxStaleness: 0s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("providers/consul/maxStaleness"), "{err}");
 }

@@ -2,6 +2,7 @@
 
 pub mod consul;
 pub mod file;
+pub mod status;
 
 use crate::lifecycle::Lifecycle;
 use crate::runtime::{compile, Carryover, CompileContext, Snapshot};

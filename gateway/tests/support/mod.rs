@@ -6,6 +6,8 @@
 //! some files.
 #![allow(dead_code)]
 
+pub mod consul;
+
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -221,6 +223,7 @@ pub struct GatewayBuilder {
     log_level: Option<String>,
     raw_static: Option<(String, String)>,
     wait_ports: Vec<u16>,
+    envs: Vec<(String, String)>,
 }
 
 impl GatewayBuilder {
@@ -267,6 +270,12 @@ impl GatewayBuilder {
     /// An extra command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// An environment variable of the gateway process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -367,6 +376,7 @@ impl GatewayBuilder {
         }
         command
             .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             // Plain log lines (no ANSI colours) for the stderr assertions.
             .env("NO_COLOR", "1")
@@ -461,6 +471,7 @@ impl Gateway {
             log_level: Some("INFO".into()),
             raw_static: None,
             wait_ports: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
