@@ -300,6 +300,19 @@ impl Writer<'_> {
         }
     }
 
+    /// No apply holds the lock: it does not exist, or is still the unlocked key read (locking
+    /// it changes its ModifyIndex).
+    fn lock_free_guard(&self) -> TxnOp {
+        let key = lock_key(self.root);
+        match (&self.keys.lock, &self.keys.lock_session) {
+            (Some(stamp), None) => TxnOp::CheckIndex {
+                key,
+                index: stamp.modify_index,
+            },
+            _ => TxnOp::CheckNotExists { key },
+        }
+    }
+
     /// `pending` is still as read.
     fn pending_guard(&self) -> TxnOp {
         let key = pending_key(self.root);
@@ -335,9 +348,7 @@ impl Writer<'_> {
     fn single(&self, ops: &[TxnOp]) -> Vec<TxnOp> {
         let mut all = vec![
             self.generation_guard(),
-            TxnOp::CheckNotExists {
-                key: lock_key(self.root),
-            },
+            self.lock_free_guard(),
             self.pending_guard(),
         ];
         all.extend_from_slice(ops);

@@ -150,9 +150,6 @@ pub enum ConsulError {
     /// A transaction was rolled back (a check failed, a lock is held...): nothing of it applied.
     #[error("Consul rolled the transaction back: {}", describe_failures(.0))]
     TxnRejected(Vec<TxnFailure>),
-    /// Another writer got there first; nothing (more) was written. Retrying may succeed.
-    #[error("{0}")]
-    Conflict(String),
     /// The client could not be set up (TLS files, token...), or the request cannot be sent.
     #[error("{0}")]
     Setup(String),
