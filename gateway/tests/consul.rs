@@ -291,7 +291,7 @@ fn consul_over_tls_with_a_private_ca() {
 }
 
 #[test]
-fn stale_answers_from_a_server_without_leader_lagging_or_without_index_are_not_applied() {
+fn unusable_answers_are_not_applied_and_the_next_endpoint_is_asked() {
     let agent = ConsulAgent::start(Storage::Memory);
     let kv = Kv::new(&agent);
     let a = Backend::start("A");
@@ -328,15 +328,17 @@ fn stale_answers_from_a_server_without_leader_lagging_or_without_index_are_not_a
             ("X-Consul-LastContact", "0"),
         ],
     );
+    let failing = FakeConsul::answering("500 Internal Server Error", &[], &[]);
+    let limited = FakeConsul::answering("429 Too Many Requests", &[], &[]);
+    let endpoints = [&no_leader, &lagging, &no_index, &failing, &limited]
+        .iter()
+        .map(|fake| fake.address())
+        .chain([agent.address()])
+        .collect::<Vec<_>>()
+        .join(",");
     let gw = Gateway::builder()
         .entry_point("web", "")
-        .arg(format!(
-            "--providers.consul.endpoints={},{},{},{}",
-            no_leader.address(),
-            lagging.address(),
-            no_index.address(),
-            agent.address()
-        ))
+        .arg(format!("--providers.consul.endpoints={endpoints}"))
         .arg("--providers.consul.stale=true")
         .arg("--providers.consul.maxStaleness=5s")
         .start();
@@ -351,6 +353,8 @@ fn stale_answers_from_a_server_without_leader_lagging_or_without_index_are_not_a
         "has no known leader",
         "last heard from its leader 60s ago, more than the 5s allowed (providers.consul.maxStaleness)",
         "answered without a valid X-Consul-Index header",
+        "answered 500 Internal Server Error",
+        "answered 429 Too Many Requests",
     ] {
         assert!(gw.stderr().contains(reason), "{reason}: {}", gw.stderr());
     }

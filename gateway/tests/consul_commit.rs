@@ -254,3 +254,46 @@ fn a_rolled_back_generation_is_held_until_a_new_commit() {
     );
     assert_eq!(consul_status(&gw)["generation"], 2);
 }
+
+#[test]
+fn an_emptied_hand_edited_tree_is_held_until_it_has_keys_again() {
+    let agent = ConsulAgent::start(Storage::Memory);
+    let kv = Kv::new(&agent);
+    let (a, b) = (Backend::start("A"), Backend::start("B"));
+    route(&kv, "app", "Path(`/app`)", &a);
+    let gw = consul_gateway(&agent, "");
+    assert_eq!(backend_of(&gw, "/app").as_deref(), Some("A"));
+    kv.put("traefik/http/routers/app/rule", "Path(`/edited`)");
+    assert!(
+        wait_until(Duration::from_secs(5), || backend_of(&gw, "/edited")
+            .as_deref()
+            == Some("A")),
+        "without a generation, edits apply at once"
+    );
+
+    // Every key gone at once: what a restarted dev agent looks like.
+    kv.delete_all(&[
+        "traefik/http/routers/app/rule",
+        "traefik/http/routers/app/service",
+        "traefik/http/services/app/loadBalancer/servers/0/url",
+    ]);
+    assert!(
+        gw.wait_for_stderr(
+            "Consul's traefik/ tree is empty; keeping the configuration in service until keys are written again",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(backend_of(&gw, "/edited").as_deref(), Some("A"));
+
+    route(&kv, "app", "Path(`/again`)", &b);
+    assert!(
+        wait_until(Duration::from_secs(5), || backend_of(&gw, "/again")
+            .as_deref()
+            == Some("B")),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(status_of(&gw, "/edited"), 404);
+}

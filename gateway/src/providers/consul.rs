@@ -4,7 +4,7 @@
 
 use super::status::{report, ProviderState};
 use super::ProviderUpdate;
-use control::consul::commit::{CommitGuard, Decision};
+use control::consul::commit::{CommitGuard, Decision, Hold};
 use control::consul::watch::{watch_prefix, WatchUpdate, BLOCKING_WAIT};
 use control::consul::{ClientOptions, ConsulClient, ConsulError, KvPair};
 use control::duration::GoDuration;
@@ -54,56 +54,11 @@ impl ListingDecoder {
         let live = self.guard.live_generation();
         match self.guard.judge(pairs) {
             Decision::Hold { hold, changed } => {
-                let seen = hold.describe(&root);
-                let message = if hold.is_writing() {
-                    format!("{seen}; it applies when committed")
-                } else {
-                    let kept = match live {
-                        Some(generation) => {
-                            format!(
-                                "the configuration of generation {generation} until a new commit"
-                            )
-                        }
-                        None => "the configuration in service until keys are written again".into(),
-                    };
-                    format!("{seen}; keeping {kept}")
-                };
-                if changed && hold.is_writing() {
-                    tracing::info!("{message}");
-                } else if changed {
-                    tracing::warn!("{message}");
-                }
-                let state = if hold.is_writing() { "writing" } else { "held" };
-                report(
-                    NAME,
-                    ProviderState {
-                        state,
-                        generation: live,
-                        message: Some(message),
-                    },
-                );
+                report_hold(&root, live, &hold, changed);
                 return None;
             }
             Decision::Apply { released } => {
-                let generation = self.guard.live_generation();
-                let shown = generation
-                    .map_or_else(|| "no generation".into(), |g| format!("generation {g}"));
-                match released {
-                    Some(hold) if !hold.is_writing() => tracing::warn!(
-                        "Consul's {root}/ tree is coherent again ({shown}); applying it (it was held: {})",
-                        hold.describe(&root)
-                    ),
-                    Some(_) => tracing::info!("applying the change committed to {root}/ ({shown})"),
-                    None => {}
-                }
-                report(
-                    NAME,
-                    ProviderState {
-                        state: "ok",
-                        generation,
-                        message: None,
-                    },
-                );
+                report_apply(&root, self.guard.live_generation(), released.as_ref());
             }
         }
         let started = std::time::Instant::now();
@@ -116,6 +71,58 @@ impl ListingDecoder {
         );
         Some(decoded)
     }
+}
+
+/// Logs a hold (once per state change: INFO for a change being written, WARN otherwise) and
+/// shows it in the API; `live` is the generation in service.
+fn report_hold(root: &str, live: Option<u64>, hold: &Hold, changed: bool) {
+    let seen = hold.describe(root);
+    let message = if hold.is_writing() {
+        format!("{seen}; it applies when committed")
+    } else {
+        let kept = match live {
+            Some(generation) => {
+                format!("the configuration of generation {generation} until a new commit")
+            }
+            None => "the configuration in service until keys are written again".into(),
+        };
+        format!("{seen}; keeping {kept}")
+    };
+    if changed && hold.is_writing() {
+        tracing::info!("{message}");
+    } else if changed {
+        tracing::warn!("{message}");
+    }
+    let state = if hold.is_writing() { "writing" } else { "held" };
+    report(
+        NAME,
+        ProviderState {
+            state,
+            generation: live,
+            message: Some(message),
+        },
+    );
+}
+
+/// Logs the end of a hold, if one ends, and shows the provider as `ok` in the API.
+fn report_apply(root: &str, generation: Option<u64>, released: Option<&Hold>) {
+    let shown = generation.map_or_else(|| "no generation".into(), |g| format!("generation {g}"));
+    match released {
+        Some(hold) if !hold.is_writing() => tracing::warn!(
+            "Consul's {root}/ tree is coherent again ({shown}); applying it (it was held: {})",
+            hold.describe(root)
+        ),
+        Some(_) => tracing::info!("applying the change committed to {root}/ ({shown})"),
+        None => {}
+    }
+    report(
+        NAME,
+        ProviderState {
+            state: "ok",
+            generation,
+            message: None,
+        },
+    );
 }
 
 /// How long one blocking query waits: [`BLOCKING_WAIT`], or [`WAIT_VARIABLE`].

@@ -57,9 +57,18 @@ impl Kv {
     }
 
     pub fn delete(&self, key: &str) {
-        self.runtime
-            .block_on(self.client.txn(&[TxnOp::Delete { key: key.into() }]))
-            .unwrap();
+        self.delete_all(&[key]);
+    }
+
+    /// Deletes `keys` in one transaction.
+    pub fn delete_all(&self, keys: &[&str]) {
+        let ops: Vec<TxnOp> = keys
+            .iter()
+            .map(|key| TxnOp::Delete {
+                key: key.to_string(),
+            })
+            .collect();
+        self.runtime.block_on(self.client.txn(&ops)).unwrap();
     }
 
     /// The keys under `traefik/`.
@@ -243,6 +252,11 @@ pub struct FakeConsul(HungEndpoint);
 impl FakeConsul {
     /// Answers `200` with the keys `pairs` (key, text value) and `headers`.
     pub fn start(pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> FakeConsul {
+        Self::answering("200 OK", pairs, headers)
+    }
+
+    /// Answers with `status` (`500 Internal Server Error`), the keys `pairs` and `headers`.
+    pub fn answering(status: &str, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> FakeConsul {
         use base64::Engine;
         let listing: Vec<serde_json::Value> = pairs
             .iter()
@@ -256,7 +270,7 @@ impl FakeConsul {
             .collect();
         let body = serde_json::to_string(&listing).unwrap();
         let mut head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
             body.len()
         );
         for (name, value) in headers {
