@@ -1,9 +1,11 @@
-//! The per-request header work: Traefik's forwarded-header rewrite at the entrypoint and the
-//! hop-by-hop cleanup before the request goes upstream.
+//! The per-request header work: the request head's checks and target preparation, Traefik's
+//! forwarded-header rewrite at the entrypoint and the hop-by-hop cleanup before the request goes
+//! upstream.
 
 use control::static_config::ForwardedHeaders;
 use criterion::{criterion_group, criterion_main, Criterion};
 use gateway::proxy::forwarded::{prepare_upstream, ForwardedPolicy};
+use gateway::proxy::intake;
 use pingora::http::RequestHeader;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -61,6 +63,24 @@ fn forwarded_headers(c: &mut Criterion) {
         b.iter_batched(
             || proxied.clone(),
             |mut req| trusted.rewrite_incoming(black_box(&mut req), client, false),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("intake/origin_form", |b| {
+        b.iter_batched(
+            || plain.clone(),
+            |mut req| intake::prepare(black_box(&mut req)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    let mut absolute = plain.clone();
+    absolute
+        .set_raw_path(b"http://api.example.com/api/v1/../users?page=2")
+        .expect("target");
+    group.bench_function("intake/absolute_form_with_dot_segments", |b| {
+        b.iter_batched(
+            || absolute.clone(),
+            |mut req| intake::prepare(black_box(&mut req)),
             criterion::BatchSize::SmallInput,
         )
     });

@@ -4,7 +4,7 @@
 use benches::{configuration, RouterSet};
 use control::rule::{normalize_host, normalize_path, RequestView, Rule};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gateway::runtime::{compile, CompileContext, RuleCache};
+use gateway::runtime::{compile, Carryover, CompileContext};
 use http::{HeaderMap, Method};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -43,9 +43,9 @@ fn compile_config(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(format!("{name}/cold"), routers),
                 &providers,
-                |b, providers| b.iter(|| compile(&context(), providers, &mut RuleCache::default())),
+                |b, providers| b.iter(|| compile(&context(), providers, &mut Carryover::default())),
             );
-            let mut rules = RuleCache::default();
+            let mut rules = Carryover::default();
             group.bench_with_input(
                 BenchmarkId::new(format!("{name}/reload"), routers),
                 &providers,
@@ -62,7 +62,7 @@ fn match_request(c: &mut Criterion) {
     for (set, name) in SETS {
         for routers in SIZES {
             let providers = vec![("file".to_string(), Arc::new(configuration(set, routers)))];
-            let snapshot = compile(&context(), &providers, &mut RuleCache::default());
+            let snapshot = compile(&context(), &providers, &mut Carryover::default());
             let table = snapshot.table(0).expect("the web entrypoint");
             // A request for the last router's host (the worst case of a linear scan).
             let host = format!("r{}.example.com", routers - 1);

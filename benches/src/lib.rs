@@ -47,11 +47,7 @@ pub fn configuration(set: RouterSet, routers: usize) -> Decoded {
 
 /// The Consul KV listing of `routers` host-indexed routers over 100 services, in key order.
 pub fn kv_listing(routers: usize) -> Vec<KvPair> {
-    let pair = |key: String, value: String| KvPair {
-        key,
-        value: Some(value.into_bytes()),
-        modify_index: 7,
-    };
+    let pair = |key: String, value: String| KvPair::new(&key, &value, 7);
     let mut pairs = Vec::with_capacity(routers * 2 + 100);
     for i in 0..routers {
         pairs.push(pair(

@@ -2,8 +2,9 @@
 //! configuration file, and apply it to, compare it with, or export it from Consul KV.
 
 use clap::{Args, Parser, Subcommand};
-use control::consul::apply::{execute, plan};
-use control::consul::{ClientOptions, ConsulClient, KvPair};
+use control::consul::apply::{execute, plan, ApplyError, ApplyOptions};
+use control::consul::client::read_token_file;
+use control::consul::{ClientOptions, ConsulClient, KvPair, TlsFiles};
 use control::dynamic_decode::Decoded;
 use control::kv::{decode_pairs, pairs_from_config};
 use std::path::{Path, PathBuf};
@@ -34,9 +35,25 @@ struct ConsulArgs {
         default_value = "127.0.0.1:8500"
     )]
     address: String,
-    /// ACL token.
-    #[arg(long, env = "CONSUL_HTTP_TOKEN", hide_env_values = true)]
+    /// ACL token (else CONSUL_HTTP_TOKEN_FILE, then CONSUL_HTTP_TOKEN, as Consul's CLI).
+    #[arg(long)]
     token: Option<String>,
+    /// File holding the ACL token; wins over --token, as with Consul's CLI.
+    #[arg(long)]
+    token_file: Option<String>,
+    /// CA certificate (PEM) to verify Consul's certificate; implies https.
+    #[arg(long, env = "CONSUL_CACERT")]
+    ca_file: Option<String>,
+    /// Client certificate (PEM) for Consul's verify_incoming; implies https.
+    #[arg(long, env = "CONSUL_CLIENT_CERT")]
+    client_cert: Option<String>,
+    /// Client key (PEM), with --client-cert.
+    #[arg(long, env = "CONSUL_CLIENT_KEY")]
+    client_key: Option<String>,
+    /// The name Consul's certificate is verified against, instead of the address's host
+    /// (e.g. server.dc1.consul when connecting by IP address); implies https.
+    #[arg(long, env = "CONSUL_TLS_SERVER_NAME")]
+    tls_server_name: Option<String>,
     /// Root key of the configuration (Traefik's providers.consul.rootKey).
     #[arg(long, default_value = "traefik")]
     root_key: String,
@@ -58,10 +75,16 @@ enum ConfigCommand {
         /// Print the changes without writing them.
         #[arg(long)]
         dry_run: bool,
-        /// Pause between the transactions of a change too large for one (over 64 keys), to
-        /// spread its load on Consul (e.g. `200ms`); the gateway applies it whole either way.
+        /// Pause between the transactions of a change too large for one (over 59 keys or
+        /// 448 KiB), to spread its load on Consul (e.g. `200ms`); the gateway applies it whole
+        /// either way.
         #[arg(long, default_value = "0s", value_parser = parse_duration)]
         txn_interval: std::time::Duration,
+        /// TTL of the Consul session holding <root>/_commit/lock while a change too large for
+        /// one transaction is written: if this process dies, another apply can take over
+        /// within twice the TTL. Consul accepts 10s to 24h (session_ttl_min lowers the floor).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        lock_ttl: std::time::Duration,
         #[command(flatten)]
         consul: ConsulArgs,
     },
@@ -82,34 +105,61 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let Commands::Config(command) = Cli::parse().command;
     let result = match command {
-        ConfigCommand::Validate { file } => validate(&file),
+        ConfigCommand::Validate { file } => validate(&file).map_err(Failure::from),
         ConfigCommand::Apply {
             file,
             dry_run,
             txn_interval,
+            lock_ttl,
             consul,
-        } => run_async(apply(file, consul, dry_run, txn_interval)),
-        ConfigCommand::Diff { file, consul } => {
-            run_async(apply(file, consul, true, Default::default()))
-        }
+        } => run_async(apply(file, consul, dry_run, txn_interval, lock_ttl)),
+        ConfigCommand::Diff { file, consul } => run_async(apply(
+            file,
+            consul,
+            true,
+            Default::default(),
+            Default::default(),
+        )),
         ConfigCommand::Export { consul } => run_async(export(consul)),
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure::Error(message)) => {
             eprintln!("control: {message}");
             ExitCode::from(1)
+        }
+        Err(Failure::Conflict(message)) => {
+            eprintln!("control: {message}");
+            ExitCode::from(CONFLICT_EXIT)
         }
     }
 }
 
+/// Exit status of an apply that lost a race with another writer (EX_TEMPFAIL: retrying may
+/// succeed).
+const CONFLICT_EXIT: u8 = 75;
+
+/// Why a command failed.
+enum Failure {
+    /// Anything but a conflict: exit status 1.
+    Error(String),
+    /// Another writer got there first: exit status 75.
+    Conflict(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Error(message)
+    }
+}
+
 fn run_async(
-    future: impl std::future::Future<Output = Result<ExitCode, String>>,
-) -> Result<ExitCode, String> {
+    future: impl std::future::Future<Output = Result<ExitCode, Failure>>,
+) -> Result<ExitCode, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))?
         .block_on(future)
 }
 
@@ -142,10 +192,36 @@ fn validate(file: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The token by Consul's CLI precedence: --token-file, --token, CONSUL_HTTP_TOKEN_FILE,
+/// CONSUL_HTTP_TOKEN.
+fn token(args: &ConsulArgs) -> Result<Option<String>, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let from_file =
+        |path: &str, setting: &str| read_token_file(path, setting).map_err(|e| e.to_string());
+    if let Some(path) = &args.token_file {
+        return from_file(path, "--token-file");
+    }
+    if let Some(token) = &args.token {
+        return Ok(Some(token.clone()));
+    }
+    if let Some(path) = env("CONSUL_HTTP_TOKEN_FILE") {
+        return from_file(&path, "CONSUL_HTTP_TOKEN_FILE");
+    }
+    Ok(env("CONSUL_HTTP_TOKEN"))
+}
+
 fn client(args: &ConsulArgs) -> Result<ConsulClient, String> {
+    let tls = TlsFiles {
+        ca: args.ca_file.clone(),
+        cert: args.client_cert.clone(),
+        key: args.client_key.clone(),
+        insecure_skip_verify: false,
+        server_name: args.tls_server_name.clone(),
+    };
     ConsulClient::new(ClientOptions {
         endpoints: vec![args.address.clone()],
-        token: args.token.clone(),
+        token: token(args)?,
+        tls: (tls != TlsFiles::default()).then_some(tls),
         ..Default::default()
     })
     .map_err(|e| e.to_string())
@@ -173,7 +249,8 @@ async fn apply(
     args: ConsulArgs,
     dry_run: bool,
     interval: std::time::Duration,
-) -> Result<ExitCode, String> {
+    lock_ttl: std::time::Duration,
+) -> Result<ExitCode, Failure> {
     let decoded = read_checked(&file)?;
     let (client, root, current) = read_root(&args).await?;
     let desired = pairs_from_config(&root, &decoded.config)?;
@@ -189,9 +266,24 @@ async fn apply(
         println!("{} change(s) not written (dry run)", changes.len());
         return Ok(ExitCode::SUCCESS);
     }
-    let applied = execute(&client, &root, &current, &changes, interval)
+    let options = ApplyOptions {
+        interval,
+        lock_ttl,
+        holder: format!(
+            "control config apply {} (pid {})",
+            file.display(),
+            std::process::id()
+        ),
+    };
+    let applied = execute(&client, &root, &current, &changes, &options)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            ApplyError::Conflict(message) => Failure::Conflict(message),
+            ApplyError::Failed(message) => Failure::Error(message),
+        })?;
+    if let Some(generation) = &applied.recovered {
+        println!("recovered from an apply of generation {generation} abandoned half way: what it left is replaced by {}", file.display());
+    }
     println!(
         "applied {} change(s) as generation {} in {} transaction(s)",
         changes.len(),
@@ -201,11 +293,11 @@ async fn apply(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn export(args: ConsulArgs) -> Result<ExitCode, String> {
+async fn export(args: ConsulArgs) -> Result<ExitCode, Failure> {
     let (_, root, pairs) = read_root(&args).await?;
     let decoded = decode_pairs(&root, &format!("consul {root}/"), &pairs);
-    let yaml =
-        serde_yaml::to_string(&decoded.config).map_err(|e| format!("cannot write YAML: {e}"))?;
+    let yaml = serde_yaml::to_string(&decoded.config)
+        .map_err(|e| Failure::Error(format!("cannot write YAML: {e}")))?;
     print!("{yaml}");
     for error in &decoded.errors {
         eprintln!("{error}; left out of the export");

@@ -62,26 +62,17 @@ pub fn handle(
             Some(ep) => ApiResponse::json(entry_point(&unescape(name), ep)),
             None => ApiResponse::error(404, format!("entry point not found: {}", unescape(name))),
         },
-        ["http", section] => match kind_of(section) {
-            Some(kind) => list(snapshot, kind, query),
-            None => not_found(path),
-        },
-        ["http", section, name] => match kind_of(section) {
-            Some(kind) => {
-                let name = unescape(name);
-                match objects.iter().find(|o| o.kind == kind && o.name == name) {
-                    Some(object) => ApiResponse::json(representation(snapshot, object)),
-                    None => ApiResponse::error(404, format!("{} not found: {name}", kind.label())),
-                }
+        ["http", section] => list(snapshot, kind_of(section)?, query),
+        ["http", section, name] => {
+            let kind = kind_of(section)?;
+            let name = unescape(name);
+            match objects.iter().find(|o| o.kind == kind && o.name == name) {
+                Some(object) => ApiResponse::json(representation(snapshot, object)),
+                None => ApiResponse::error(404, format!("{} not found: {name}", kind.label())),
             }
-            None => not_found(path),
-        },
-        _ => not_found(path),
+        }
+        _ => return None,
     })
-}
-
-fn not_found(path: &str) -> ApiResponse {
-    ApiResponse::error(404, format!("no API endpoint at {path}"))
 }
 
 fn kind_of(section: &str) -> Option<ObjectKind> {
@@ -180,7 +171,7 @@ fn overview(objects: &[ObjectStatus]) -> Value {
     let mut providers: Vec<&str> = objects.iter().map(|o| o.provider.as_str()).collect();
     providers.sort_unstable();
     providers.dedup();
-    json!({
+    let mut overview = json!({
         "http": {
             "routers": count(ObjectKind::Router),
             "services": count(ObjectKind::Service),
@@ -190,7 +181,14 @@ fn overview(objects: &[ObjectStatus]) -> Value {
         "udp": {},
         "features": { "tracing": "", "metrics": "", "accessLog": false },
         "providers": providers,
-    })
+    });
+    // Beyond Traefik (its clients ignore the field): e.g. the Consul provider holding its last
+    // committed configuration.
+    let states = crate::providers::status::states();
+    if !states.is_empty() {
+        overview["providerStatus"] = json!(states);
+    }
+    overview
 }
 
 /// A page of one kind's objects, sorted by name, filtered by `status` and `search`.
@@ -266,7 +264,7 @@ mod tests {
         compile(
             &context,
             &[("file".into(), Arc::new(decoded))],
-            &mut crate::runtime::RuleCache::default(),
+            &mut crate::runtime::Carryover::default(),
         )
     }
 
@@ -328,11 +326,9 @@ mod tests {
         let raw = body(&handle(&snapshot, &config, "/api/rawdata", "").unwrap());
         assert_eq!(raw["routers"]["good@file"]["status"], "enabled");
         assert!(handle(&snapshot, &config, "/ping", "").is_none());
-        assert_eq!(
-            handle(&snapshot, &config, "/api/nothing", "")
-                .unwrap()
-                .status,
-            404
+        assert!(
+            handle(&snapshot, &config, "/api/nope", "").is_none(),
+            "Go's 404 page"
         );
     }
 }

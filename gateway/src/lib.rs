@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod defaults;
+pub mod lifecycle;
 pub mod logging;
 pub mod providers;
 pub mod proxy;

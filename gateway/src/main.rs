@@ -26,28 +26,39 @@ Flags are Traefik's static configuration keys (matched ignoring case), as --key=
 
 SUPPORTED STATIC CONFIGURATION:
     --configFile                                   YAML or TOML static configuration file
-    --entryPoints.<name>.address                   host:port or :port
+    --entryPoints.<name>.address                   host:port; :port, 0.0.0.0:port and [::]:port listen
+                                                   on every interface, IPv6 and IPv4
     --entryPoints.<name>.asDefault                 routers without entryPoints attach here
     --entryPoints.<name>.forwardedHeaders.trustedIPs     IPs/CIDRs whose X-Forwarded-* are kept
     --entryPoints.<name>.forwardedHeaders.insecure       trust every client's X-Forwarded-*
     --entryPoints.<name>.forwardedHeaders.connection     Connection-named headers to keep
     --entryPoints.<name>.forwardedHeaders.notAppendXForwardedFor
     --entryPoints.<name>.forwardedHeaders.addXForwardedSchemeHeaders
-    --entryPoints.<name>.transport.lifeCycle.graceTimeOut  time given to requests on SIGTERM (10s)
+    --entryPoints.<name>.transport.lifeCycle.requestAcceptGraceTimeout
+                                                   time still accepting requests after SIGTERM (0s)
+    --entryPoints.<name>.transport.lifeCycle.graceTimeOut
+                                                   time then given to requests in flight (10s)
     --providers.file.filename | .directory | .watch      dynamic configuration files (watch: true)
     --providers.consul.endpoints                   Consul addresses, failed over in order (127.0.0.1:8500)
     --providers.consul.rootKey                     key prefix of the configuration (traefik)
-    --providers.consul.token                       ACL token
+    --providers.consul.token | .tokenFile          ACL token, or a file holding it (tokenFile: an extension)
     --providers.consul.stale                       read from any Consul server (an extension)
+    --providers.consul.maxStaleness                with stale: skip servers further behind their leader (10s; an extension)
     --providers.consul.tls.ca | .cert | .key | .insecureSkipVerify
+    --providers.consul.tls.serverName              name to verify Consul's certificate against (an extension)
     --providers.providersThrottleDuration          minimum time between applied changes (none)
     --api.insecure                                 creates the `traefik` entrypoint (:8080)
     --ping  --ping.entryPoint  --ping.manualRouting  --ping.terminatingStatusCode
+                                                   /ping: 200 once every provider has delivered its
+                                                   configuration, terminatingStatusCode (503) before
+                                                   and from SIGTERM on
     --log.level                                    TRACE DEBUG INFO WARN ERROR (default ERROR)
     --log.format                                   common or json
 
 Other Traefik keys are accepted and reported once as not supported. RUST_LOG overrides
---log.level. SIGTERM shuts down gracefully; SIGINT at once.
+--log.level. SIGTERM shuts down gracefully: /ping answers terminatingStatusCode, the listeners
+accept for requestAcceptGraceTimeout, then close, and the gateway exits as soon as the requests
+in flight are done (each entrypoint waits at most its graceTimeOut). SIGINT stops at once.
 ";
 
 fn main() -> ExitCode {

@@ -1,24 +1,28 @@
 //! Assembles a running gateway from a static configuration: one Pingora proxy service per
-//! entrypoint, the providers, and the background task that applies their updates.
+//! entrypoint and its listener, the providers, the background task that applies their updates,
+//! and the wait for the end of a graceful shutdown.
 
+use crate::lifecycle::{self, Lifecycle, ShutdownSignals};
 use crate::providers::{consul, file, ConfigApplier, ProviderUpdate};
 use crate::proxy::forwarded::ForwardedPolicy;
-use crate::proxy::{EntryPointProxy, InternalEndpoints, PingEndpoint};
-use crate::runtime::{CompileContext, Snapshot};
+use crate::proxy::{EntryPointProxy, InternalServices, PingEndpoint};
+use crate::runtime::{internal, CompileContext, Snapshot};
 use crate::whoami::Whoami;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::dynamic_decode::Decoded;
-use control::static_config::{ConsulProvider, StaticConfig, INTERNAL_ENTRYPOINT};
+use control::static_config::{ConsulProvider, StaticConfig};
 use pingora::apps::http_app::HttpServer;
+use pingora::listeners::TcpSocketOptions;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ExecutionPhase, Server, ShutdownWatch};
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::signal::unix::SignalKind;
+use tokio::sync::{broadcast, mpsc};
 
 /// How long start-up waits for Consul's first answer before opening the listeners anyway.
 const CONSUL_START_TIMEOUT: Duration = Duration::from_secs(2);
@@ -83,7 +87,10 @@ impl BackgroundService for ConfigTask {
     }
 }
 
-/// Starts the gateway and serves until SIGTERM (graceful, `graceTimeOut`) or SIGINT.
+/// Starts the gateway and serves until SIGTERM or SIGINT. SIGTERM: `/ping` answers the
+/// terminating status, the listeners accept for `requestAcceptGraceTimeout`, then close, and
+/// the call returns once no request is in flight (at the latest after `graceTimeOut`).
+/// SIGINT: returns at once.
 pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     let config = options.config;
     let entry_points: Vec<String> = config.entry_points.keys().cloned().collect();
@@ -97,11 +104,25 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         .providers_throttle_duration
         .filter(|d| d.is_positive())
         .map(|d| d.to_std());
-    let mut applier = ConfigApplier::new(context, snapshot.clone(), throttle);
-
     // The first configuration is applied before any listener opens.
     let file_provider = config.providers.file.clone();
     let consul_provider = config.providers.consul.clone();
+    let file_configured =
+        file_provider.is_some() || matches!(options.dynamic, DynamicSource::Fixed(_));
+    let lifecycle = Arc::new(Lifecycle::new(
+        [
+            file_configured.then_some(file::NAME),
+            consul_provider.is_some().then_some(consul::NAME),
+        ]
+        .into_iter()
+        .flatten(),
+        entry_points.len(),
+    ));
+    let mut applier = ConfigApplier::new(context, snapshot.clone(), throttle, lifecycle.clone());
+    applier.apply(ProviderUpdate {
+        provider: internal::PROVIDER,
+        result: Ok(internal::configuration(&config)),
+    });
     if let Some(provider) = &consul_provider {
         let loaded = consul::initial_load(provider, CONSUL_START_TIMEOUT)
             .map_err(|e| anyhow::anyhow!("providers.consul: {e}"))?;
@@ -133,12 +154,32 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         }
     }
 
-    let grace = config
+    let terminating_status = config
+        .ping
+        .as_ref()
+        .map_or(503, |p| p.terminating_status_code());
+    let waiting = lifecycle.waiting_providers();
+    if !waiting.is_empty() {
+        tracing::info!(
+            "/ping answers {terminating_status} until these providers deliver their first configuration: {}",
+            waiting.join(", ")
+        );
+    }
+
+    // Pingora closes every listener at once: the longest accept grace applies to all.
+    let accept_grace = config
         .entry_points
         .values()
-        .map(|ep| ep.grace_time_out().to_std())
+        .map(|ep| ep.request_accept_grace_timeout().to_std())
         .max()
         .unwrap_or_default();
+    // In entrypoint index order, as the in-flight counts.
+    let graces: Vec<(String, Duration)> = config
+        .entry_points
+        .iter()
+        .map(|(name, ep)| (name.clone(), ep.grace_time_out().to_std()))
+        .collect();
+    let grace = graces.iter().map(|(_, g)| *g).max().unwrap_or_default();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let server_conf = ServerConf {
         threads,
@@ -146,6 +187,8 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         // idle connections are capped per server by `maxIdleConnsPerHost` (service::idle_pool),
         // so this is only a ceiling, high enough not to evict them first.
         upstream_keepalive_pool_size: 4096,
+        // Only a backstop: `serve_until_shutdown` returns as soon as the requests in flight
+        // are done, where Pingora sleeps this whole period.
         grace_period_seconds: Some(grace.as_secs_f64().ceil() as u64),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
@@ -153,38 +196,36 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, server_conf);
     server.bootstrap();
 
-    let terminating = Arc::new(AtomicBool::new(false));
-    let api_enabled = config.api.as_ref().is_some_and(|a| a.insecure);
-    let shared_config = Arc::new(config.clone());
+    let ipv6 = ipv6_available();
     let server_name = gethostname::gethostname().to_string_lossy().into_owned();
-    let ping_entry_point = config
-        .ping
-        .as_ref()
-        .filter(|p| !p.manual_routing)
-        .map(|p| p.entry_point().to_string());
-    let terminating_status = config
-        .ping
-        .as_ref()
-        .map_or(503, |p| p.terminating_status_code());
+    let internal = Arc::new(InternalServices {
+        ping: config.ping.is_some().then(|| PingEndpoint {
+            terminating_status,
+            lifecycle: lifecycle.clone(),
+        }),
+        api: config.api.as_ref().map(|_| Arc::new(config.clone())),
+    });
     for (index, name) in entry_points.iter().enumerate() {
         let entry_point = &config.entry_points[name];
         let forwarded = ForwardedPolicy::new(&entry_point.forwarded_headers, &server_name)
             .map_err(|e| anyhow::anyhow!("entryPoints/{name}/forwardedHeaders/{e}"))?;
-        let internal = InternalEndpoints {
-            ping: (ping_entry_point.as_deref() == Some(name.as_str())).then(|| PingEndpoint {
-                terminating_status,
-                terminating: terminating.clone(),
-            }),
-            api: (api_enabled && name == INTERNAL_ENTRYPOINT).then(|| shared_config.clone()),
-        };
-        let proxy = EntryPointProxy::new(index, snapshot.clone(), forwarded, internal);
+        let proxy = EntryPointProxy::new(
+            index,
+            snapshot.clone(),
+            forwarded,
+            internal.clone(),
+            lifecycle.clone(),
+        );
         let mut service = pingora::proxy::http_proxy_service_with_name(
             &server.configuration,
             proxy,
             &format!("entrypoint {name}"),
         );
-        let address = entry_point.bind_address();
-        service.add_tcp(&address);
+        let (address, options) = listen_address(&entry_point.bind_address(), ipv6);
+        match options {
+            Some(options) => service.add_tcp_with_settings(&address, options),
+            None => service.add_tcp(&address),
+        }
         tracing::info!(entry_point = %name, %address, "listening");
         server.add_service(service);
     }
@@ -214,23 +255,108 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     background.threads = Some(1);
     server.add_service(background);
 
-    let mut phases = server.watch_execution_phase();
-    std::thread::Builder::new()
-        .name("shutdown-watch".into())
-        .spawn(move || {
-            while let Ok(phase) = phases.blocking_recv() {
-                if matches!(
-                    phase,
-                    ExecutionPhase::GracefulTerminate | ExecutionPhase::ShutdownStarted
-                ) {
-                    terminating.store(true, Ordering::Relaxed);
-                    tracing::info!(
-                        "shutting down: in-flight requests have {}s to finish",
-                        grace.as_secs_f64().ceil()
-                    );
-                }
-            }
-        })?;
+    serve_until_shutdown(server, lifecycle, accept_grace, graces)
+}
 
-    server.run_forever();
+/// Where to listen for a configured `address`, with the socket options: the IPv6 wildcard
+/// `[::]` dual-stack (IPv4 clients too, as Go listens for `:80`), or `0.0.0.0` when this
+/// machine has no IPv6.
+fn listen_address(address: &str, ipv6: bool) -> (String, Option<TcpSocketOptions>) {
+    match address.parse::<SocketAddr>() {
+        Ok(socket) if socket.ip() == Ipv6Addr::UNSPECIFIED => {
+            if ipv6 {
+                let mut options = TcpSocketOptions::default();
+                options.ipv6_only = Some(false);
+                (address.to_string(), Some(options))
+            } else {
+                let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, socket.port()));
+                tracing::warn!(
+                    "{address}: this machine has no IPv6; listening on {v4} (IPv4 only)"
+                );
+                (v4.to_string(), None)
+            }
+        }
+        _ => (address.to_string(), None),
+    }
+}
+
+/// Whether an IPv6 socket can be bound here (no IPv6 in the kernel: it cannot).
+fn ipv6_available() -> bool {
+    TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok()
+}
+
+/// Runs Pingora on its own thread and returns when the process should exit: once the
+/// requests in flight after SIGTERM are done on every entrypoint (each bounded by its
+/// `graces` entry, by entrypoint index), or when Pingora stops (SIGINT). Pingora itself
+/// would sleep its whole grace period.
+fn serve_until_shutdown(
+    server: Server,
+    lifecycle: Arc<Lifecycle>,
+    accept_grace: Duration,
+    graces: Vec<(String, Duration)>,
+) -> anyhow::Result<()> {
+    let mut phases = server.watch_execution_phase();
+    let signals = ShutdownSignals::new(lifecycle.clone(), accept_grace);
+    let pingora = std::thread::Builder::new()
+        .name("pingora".into())
+        .spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(signals),
+            })
+        })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let graceful = runtime.block_on(async {
+        loop {
+            match phases.recv().await {
+                // The listeners were told to close (after requestAcceptGraceTimeout).
+                Ok(ExecutionPhase::GracefulTerminate) => return true,
+                Ok(ExecutionPhase::ShutdownStarted) | Err(broadcast::error::RecvError::Closed) => {
+                    return false
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            }
+        }
+    });
+    if graceful {
+        runtime.block_on(drain(&lifecycle, &graces));
+        return Ok(());
+    }
+    pingora
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server stopped on a panic (see the log above)"))
+}
+
+/// Waits until every entrypoint has no request in flight or its graceTimeOut (`graces`, by
+/// entrypoint index) has passed, or SIGINT: Traefik's exit, once all its entrypoints are shut.
+async fn drain(lifecycle: &Lifecycle, graces: &[(String, Duration)]) {
+    let mut interrupt = lifecycle::handle_signal(SignalKind::interrupt(), "SIGINT");
+    let in_flight: usize = (0..graces.len()).map(|i| lifecycle.in_flight(i)).sum();
+    tracing::info!(
+        in_flight,
+        "listeners closed; waiting for the requests in flight (up to each entrypoint's graceTimeOut)"
+    );
+    let started = tokio::time::Instant::now();
+    // One after the other against deadlines from the same start: ends when the last
+    // entrypoint is done or out of time.
+    let every_entry_point = async {
+        for (index, (name, grace)) in graces.iter().enumerate() {
+            let drained = lifecycle.drained(index);
+            if tokio::time::timeout_at(started + *grace, drained)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    entry_point = %name,
+                    in_flight = lifecycle.in_flight(index),
+                    "graceTimeOut ({grace:?}) passed with requests still in flight; they end with the process"
+                );
+            }
+        }
+    };
+    tokio::select! {
+        _ = every_entry_point => tracing::info!("shutdown complete; exiting"),
+        _ = lifecycle::next_signal(&mut interrupt) => tracing::info!("SIGINT: exiting at once"),
+    }
 }

@@ -1,98 +1,14 @@
-//! The Consul KV provider end to end: a real Consul agent, the real gateway, real backends.
+//! The Consul KV provider end to end: a real Consul agent, the real gateway, real backends;
+//! reading, failing over, TLS and tokens (the commit contract is in consul_commit.rs).
 
 mod support;
 
-use control::consul::{ClientOptions, ConsulClient, TxnOp};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::consul::*;
 use support::*;
 use testkit::{ConsulAgent, Storage};
-
-/// Writes to Consul KV from the test.
-struct Kv {
-    runtime: tokio::runtime::Runtime,
-    client: ConsulClient,
-}
-
-impl Kv {
-    fn new(agent: &ConsulAgent) -> Kv {
-        Kv {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: ConsulClient::new(ClientOptions {
-                endpoints: vec![agent.address()],
-                ..Default::default()
-            })
-            .unwrap(),
-        }
-    }
-
-    fn put(&self, key: &str, value: &str) {
-        self.runtime
-            .block_on(self.client.kv_put(key, value.as_bytes()))
-            .unwrap();
-    }
-
-    fn put_all(&self, pairs: &[(&str, String)]) {
-        let ops: Vec<TxnOp> = pairs
-            .iter()
-            .map(|(k, v)| TxnOp::Set {
-                key: k.to_string(),
-                value: v.clone().into_bytes(),
-            })
-            .collect();
-        for chunk in ops.chunks(64) {
-            self.runtime.block_on(self.client.txn(chunk)).unwrap();
-        }
-    }
-
-    fn delete(&self, key: &str) {
-        self.runtime
-            .block_on(self.client.txn(&[TxnOp::Delete { key: key.into() }]))
-            .unwrap();
-    }
-}
-
-fn route(kv: &Kv, name: &str, rule: &str, backend: &Backend) {
-    kv.put_all(&[
-        (
-            &format!("traefik/http/routers/{name}/rule"),
-            rule.to_string(),
-        ),
-        (
-            &format!("traefik/http/routers/{name}/service"),
-            name.to_string(),
-        ),
-        (
-            &format!("traefik/http/services/{name}/loadBalancer/servers/0/url"),
-            backend.url(),
-        ),
-    ]);
-}
-
-fn consul_gateway(agent: &ConsulAgent, file: &str) -> Gateway {
-    Gateway::builder()
-        .entry_point("web", "")
-        .static_extra("api:\n  insecure: true\n")
-        .dynamic(file)
-        .arg(format!("--providers.consul.endpoints={}", agent.address()))
-        .start()
-}
-
-fn backend_of(gw: &Gateway, target: &str) -> Option<String> {
-    try_request(gw.web(), "GET", target, &[])
-        .ok()
-        .and_then(|r| r.backend())
-}
-
-fn status_of(gw: &Gateway, target: &str) -> u16 {
-    try_request(gw.web(), "GET", target, &[])
-        .map(|r| r.status)
-        .unwrap_or(0)
-}
 
 #[test]
 fn keys_put_changed_and_deleted_go_live() {
@@ -327,104 +243,6 @@ fn a_second_endpoint_takes_over_when_the_first_is_down() {
 }
 
 #[test]
-fn a_multi_transaction_apply_is_never_seen_half_done() {
-    let agent = ConsulAgent::start(Storage::Memory);
-    let (a, b) = (Backend::start("A"), Backend::start("B"));
-    let routers = 120;
-    // v1: every router -> old-svc (A). v2: every router -> new-svc (B), old-svc removed.
-    // Written key by key, a half-applied v2 has routers pointing to a service that does not
-    // exist yet, or to one already deleted: those requests would get 404.
-    let version = |service: &str, backend: &Backend| {
-        let mut yaml = String::from("http:\n  routers:\n");
-        for i in 0..routers {
-            yaml.push_str(&format!(
-                "    r{i}: {{rule: \"Path(`/r{i}`)\", service: {service}}}\n"
-            ));
-        }
-        yaml.push_str(&format!(
-            "  services:\n    {service}: {{loadBalancer: {{servers: [{{url: '{}'}}]}}}}\n",
-            backend.url()
-        ));
-        yaml
-    };
-    let dir = TempDir::new("apply");
-    let v1 = dir.join("v1.yml");
-    let v2 = dir.join("v2.yml");
-    std::fs::write(&v1, version("old-svc", &a)).unwrap();
-    std::fs::write(&v2, version("new-svc", &b)).unwrap();
-    let control_bin = std::path::Path::new(gateway_bin()).with_file_name("control");
-    // 250 ms between transactions holds the half-written state open for over a second.
-    let apply = |file: &std::path::Path| {
-        let output = std::process::Command::new(&control_bin)
-            .args([
-                "config",
-                "apply",
-                "--txn-interval=250ms",
-                "--consul",
-                &agent.address(),
-            ])
-            .arg(file)
-            .output()
-            .expect("run control (built by cargo test --workspace)");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    apply(&v1);
-    let gw = consul_gateway(&agent, "");
-    assert_eq!(backend_of(&gw, "/r0").as_deref(), Some("A"));
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new((0usize, 0usize, Vec::<String>::new())));
-    let client = {
-        let (stop, seen, addr) = (stop.clone(), seen.clone(), gw.web());
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let mut conn = Connection::open(addr).unwrap();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let target = format!("/r{}", i % routers);
-                i += 1;
-                let response = conn.get(&target).or_else(|_| {
-                    conn = Connection::open(addr)?;
-                    conn.get(&target)
-                });
-                let mut seen = seen.lock().unwrap();
-                match response.ok().and_then(|r| r.backend()) {
-                    Some(name) if name == "A" => seen.0 += 1,
-                    Some(name) if name == "B" => seen.1 += 1,
-                    other => seen.2.push(format!("{target}: {other:?}")),
-                }
-            }
-        })
-    };
-    std::thread::sleep(Duration::from_millis(200));
-    let output = apply(&v2);
-    assert!(
-        output.contains("transaction(s)") && !output.contains("in 1 transaction"),
-        "{output}"
-    );
-    assert!(wait_until(Duration::from_secs(10), || seen
-        .lock()
-        .unwrap()
-        .1
-        > routers * 2));
-    stop.store(true, Ordering::Relaxed);
-    client.join().unwrap();
-    let (old, new, wrong) = &*seen.lock().unwrap();
-    assert!(
-        wrong.is_empty(),
-        "{} requests saw a half-applied change: {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(5)]
-    );
-    assert!(*old > 0 && *new > 0, "old {old}, new {new}");
-}
-
-#[test]
 fn consul_over_tls_with_a_private_ca() {
     let certificates = testkit::TestCertificates::generate();
     let agent = ConsulAgent::start_tls(&certificates);
@@ -470,4 +288,177 @@ fn consul_over_tls_with_a_private_ca() {
         untrusting.stderr()
     );
     assert_eq!(status_of(&untrusting, "/tls"), 404);
+}
+
+#[test]
+fn unusable_answers_are_not_applied_and_the_next_endpoint_is_asked() {
+    let agent = ConsulAgent::start(Storage::Memory);
+    let kv = Kv::new(&agent);
+    let a = Backend::start("A");
+    route(&kv, "app", "Path(`/app`)", &a);
+    let url = a.url();
+    let fake_keys = [
+        ("traefik/http/routers/fake/rule", "Path(`/fake`)"),
+        ("traefik/http/routers/fake/service", "app"),
+        (
+            "traefik/http/services/app/loadBalancer/servers/0/url",
+            url.as_str(),
+        ),
+    ];
+    let no_leader = FakeConsul::start(
+        &fake_keys,
+        &[
+            ("X-Consul-Index", "5"),
+            ("X-Consul-KnownLeader", "false"),
+            ("X-Consul-LastContact", "0"),
+        ],
+    );
+    let lagging = FakeConsul::start(
+        &fake_keys,
+        &[
+            ("X-Consul-Index", "5"),
+            ("X-Consul-KnownLeader", "true"),
+            ("X-Consul-LastContact", "60000"),
+        ],
+    );
+    let no_index = FakeConsul::start(
+        &fake_keys,
+        &[
+            ("X-Consul-KnownLeader", "true"),
+            ("X-Consul-LastContact", "0"),
+        ],
+    );
+    let failing = FakeConsul::answering("500 Internal Server Error", &[], &[]);
+    let limited = FakeConsul::answering("429 Too Many Requests", &[], &[]);
+    let endpoints = [&no_leader, &lagging, &no_index, &failing, &limited]
+        .iter()
+        .map(|fake| fake.address())
+        .chain([agent.address()])
+        .collect::<Vec<_>>()
+        .join(",");
+    let gw = Gateway::builder()
+        .entry_point("web", "")
+        .arg(format!("--providers.consul.endpoints={endpoints}"))
+        .arg("--providers.consul.stale=true")
+        .arg("--providers.consul.maxStaleness=5s")
+        .start();
+    assert_eq!(
+        backend_of(&gw, "/app").as_deref(),
+        Some("A"),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(status_of(&gw, "/fake"), 404, "no fake answer was applied");
+    for reason in [
+        "has no known leader",
+        "last heard from its leader 60s ago, more than the 5s allowed (providers.consul.maxStaleness)",
+        "answered without a valid X-Consul-Index header",
+        "answered 500 Internal Server Error",
+        "answered 429 Too Many Requests",
+    ] {
+        assert!(gw.stderr().contains(reason), "{reason}: {}", gw.stderr());
+    }
+    kv.put("traefik/http/routers/app/rule", "Path(`/moved`)");
+    assert!(
+        wait_until(Duration::from_secs(5), || backend_of(&gw, "/moved")
+            .as_deref()
+            == Some("A")),
+        "the watch goes on with the endpoint that answered: {}",
+        gw.stderr()
+    );
+}
+
+#[test]
+fn a_hung_endpoint_is_left_for_the_next_one() {
+    let agent = ConsulAgent::start(Storage::Memory);
+    let kv = Kv::new(&agent);
+    let a = Backend::start("A");
+    route(&kv, "app", "Path(`/app`)", &a);
+    let hung = HungEndpoint::start();
+    let started = Instant::now();
+    // Blocking queries wait 2 s instead of 50 s: requests time out after 2 s (plain) and
+    // 5.1 s (blocking) instead of 10 s and 56 s.
+    let gw = Gateway::builder()
+        .entry_point("web", "")
+        .env("GATEWAY_CONSUL_WAIT", "2s")
+        .arg(format!(
+            "--providers.consul.endpoints={},{}",
+            hung.address(),
+            agent.address()
+        ))
+        .start();
+    assert!(
+        wait_until(Duration::from_secs(20), || backend_of(&gw, "/app")
+            .as_deref()
+            == Some("A")),
+        "{}",
+        gw.stderr()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        gw.stderr().contains("no answer within 2s"),
+        "{}",
+        gw.stderr()
+    );
+    kv.put("traefik/http/routers/app/rule", "Path(`/moved`)");
+    assert!(wait_until(Duration::from_secs(5), || backend_of(
+        &gw, "/moved"
+    )
+    .as_deref()
+        == Some("A")));
+}
+
+#[test]
+fn a_token_file_and_a_tls_server_name() {
+    let certificates = testkit::TestCertificates::generate_for(&["server.dc1.consul"]);
+    let agent = ConsulAgent::start_secured(&certificates, "management-token");
+    let kv = Kv::with_token(&agent, Some("management-token"));
+    let a = Backend::start("A");
+    route(&kv, "app", "Path(`/app`)", &a);
+    let dir = TempDir::new("token");
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "management-token\n").unwrap();
+    let https = format!("https://127.0.0.1:{}", agent.https_port.unwrap());
+    let secured = |server_name: bool| {
+        let mut builder = Gateway::builder()
+            .entry_point("web", "")
+            .arg(format!("--providers.consul.endpoints={https}"))
+            .arg(format!(
+                "--providers.consul.tokenFile={}",
+                token_file.display()
+            ))
+            .arg(format!(
+                "--providers.consul.tls.ca={}",
+                certificates.ca().display()
+            ));
+        if server_name {
+            builder = builder.arg("--providers.consul.tls.serverName=server.dc1.consul");
+        }
+        builder.start()
+    };
+    let gw = secured(true);
+    assert_eq!(
+        backend_of(&gw, "/app").as_deref(),
+        Some("A"),
+        "{}",
+        gw.stderr()
+    );
+
+    // The certificate names server.dc1.consul, not 127.0.0.1.
+    let unnamed = secured(false);
+    assert!(
+        unnamed.wait_for_stderr("cannot reach Consul", Duration::from_secs(10)),
+        "{}",
+        unnamed.stderr()
+    );
+    assert!(
+        unnamed.stderr().contains("certificate"),
+        "{}",
+        unnamed.stderr()
+    );
+    assert_eq!(status_of(&unnamed, "/app"), 404);
 }

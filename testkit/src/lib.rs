@@ -1,5 +1,9 @@
-//! Test support shared by the integration tests of the workspace: free loopback ports and a
-//! real Consul agent (built by scripts/install-consul) on them, stopped on drop.
+//! Test support shared by the integration tests of the workspace: free loopback ports, a raw
+//! recording backend, and a real Consul agent (built by scripts/install-consul) on them, stopped
+//! on drop.
+
+pub mod recording;
+pub use recording::RecordingBackend;
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
@@ -68,7 +72,7 @@ pub fn consul_binary() -> PathBuf {
         .clone()
 }
 
-/// A certificate authority and a certificate it signed for 127.0.0.1, as PEM files.
+/// A certificate authority and a server certificate it signed, as PEM files.
 pub struct TestCertificates {
     dir: PathBuf,
 }
@@ -76,6 +80,12 @@ pub struct TestCertificates {
 impl TestCertificates {
     /// Generates a CA and a server certificate for `127.0.0.1` and `localhost`.
     pub fn generate() -> TestCertificates {
+        Self::generate_for(&["127.0.0.1", "localhost"])
+    }
+
+    /// Generates a CA and a server certificate whose subject alternative names are `names`
+    /// (IP addresses or DNS names).
+    pub fn generate_for(names: &[&str]) -> TestCertificates {
         let dir = std::env::temp_dir().join(format!(
             "testkit-certs-{}-{}",
             std::process::id(),
@@ -92,7 +102,7 @@ impl TestCertificates {
         let issuer = rcgen::Issuer::new(ca_params, &ca_key);
         let server_key = rcgen::KeyPair::generate().expect("server key");
         let server_params =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("server parameters");
         let server = server_params
             .signed_by(&server_key, &issuer)
@@ -135,7 +145,8 @@ pub enum Storage {
     Disk,
 }
 
-/// A Consul agent on random loopback ports, killed (and its data removed) on drop.
+/// A Consul agent on random loopback ports, killed (and its data removed) on drop. Sessions
+/// may have TTLs down to 1s (`session_ttl_min`), so lock expiry can be tested quickly.
 pub struct ConsulAgent {
     child: Option<Child>,
     /// The HTTP API port.
@@ -143,6 +154,7 @@ pub struct ConsulAgent {
     /// The HTTPS API port, when started with TLS.
     pub https_port: Option<u16>,
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    acl_token: Option<String>,
     ports: [u16; 3],
     storage: Storage,
     data_dir: PathBuf,
@@ -152,15 +164,29 @@ pub struct ConsulAgent {
 impl ConsulAgent {
     /// Starts an agent and waits until it has a leader.
     pub fn start(storage: Storage) -> ConsulAgent {
-        Self::start_with(storage, None)
+        Self::start_with(storage, None, None)
     }
 
     /// Starts an in-memory agent that also serves its API over TLS with `certificates`.
     pub fn start_tls(certificates: &TestCertificates) -> ConsulAgent {
-        Self::start_with(Storage::Memory, Some(certificates))
+        Self::start_with(Storage::Memory, Some(certificates), None)
     }
 
-    fn start_with(storage: Storage, certificates: Option<&TestCertificates>) -> ConsulAgent {
+    /// Starts an in-memory agent serving its API over TLS with `certificates` too, with ACLs
+    /// enforced (default deny): only `management_token` may read or write.
+    pub fn start_secured(certificates: &TestCertificates, management_token: &str) -> ConsulAgent {
+        Self::start_with(
+            Storage::Memory,
+            Some(certificates),
+            Some(management_token.to_string()),
+        )
+    }
+
+    fn start_with(
+        storage: Storage,
+        certificates: Option<&TestCertificates>,
+        acl_token: Option<String>,
+    ) -> ConsulAgent {
         let data_dir = std::env::temp_dir().join(format!(
             "testkit-consul-{}-{}",
             std::process::id(),
@@ -172,6 +198,7 @@ impl ConsulAgent {
             http_port: free_port(),
             https_port: certificates.map(|_| free_port()),
             tls: certificates.map(|c| (c.ca(), c.cert(), c.key())),
+            acl_token,
             ports: [free_port(), free_port(), free_port()],
             storage,
             log: data_dir.with_extension("log"),
@@ -202,6 +229,8 @@ impl ConsulAgent {
             "-grpc-port=-1",
             "-grpc-tls-port=-1",
             "-log-level=warn",
+            "-hcl",
+            "session_ttl_min = \"1s\"",
         ]);
         command.arg(format!("-http-port={}", self.http_port));
         command.arg(format!("-serf-lan-port={serf_lan}"));
@@ -213,6 +242,11 @@ impl ConsulAgent {
                 ca.display(),
                 cert.display(),
                 key.display()
+            ));
+        }
+        if let Some(token) = &self.acl_token {
+            command.arg("-hcl").arg(format!(
+                "acl {{ enabled = true default_policy = \"deny\" tokens {{ initial_management = \"{token}\" }} }}"
             ));
         }
         match self.storage {
@@ -239,6 +273,19 @@ impl ConsulAgent {
             "Consul did not elect a leader within 30 s; its log:\n{}",
             std::fs::read_to_string(&self.log).unwrap_or_default()
         );
+        if let Some(token) = &self.acl_token {
+            // The management token exists once the leader has set up the ACL system.
+            let request =
+                format!("GET /v1/acl/token/self HTTP/1.0\r\nX-Consul-Token: {token}\r\n\r\n");
+            let ready = wait_until(Duration::from_secs(30), || {
+                get(&leader_url, &request).is_some_and(|r| r.starts_with("HTTP/1.0 200"))
+            });
+            assert!(
+                ready,
+                "Consul did not accept the management token within 30 s; its log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
     }
 
     /// Kills the agent (like a crash).
@@ -266,14 +313,18 @@ impl Drop for ConsulAgent {
 
 /// `GET /v1/status/leader` with a bare HTTP/1.0 request (no client crate needed).
 fn leader(address: &str) -> Option<String> {
+    let response = get(address, "GET /v1/status/leader HTTP/1.0\r\n\r\n")?;
+    let body = response.split("\r\n\r\n").nth(1)?;
+    Some(body.trim().trim_matches('"').to_string())
+}
+
+/// Sends a bare HTTP/1.0 `request` and returns the whole answer.
+fn get(address: &str, request: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .write_all(b"GET /v1/status/leader HTTP/1.0\r\n\r\n")
-        .ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    let body = response.split("\r\n\r\n").nth(1)?;
-    Some(body.trim().trim_matches('"').to_string())
+    Some(response)
 }

@@ -1,61 +1,27 @@
-//! Writing a configuration to Consul KV so that a reader never sees half of it.
-//!
-//! The contract (documented in the README):
-//! - `<root>/_commit/generation` counts applied changes. A change that fits in one Consul
-//!   transaction (64 operations) is written with the generation bump in that transaction:
-//!   atomic by itself.
-//! - A larger change first sets `<root>/_commit/pending` to the new generation, then writes
-//!   the keys in transactions of 64, then in a last transaction sets `generation` and deletes
-//!   `pending`. While `pending` differs from `generation`, the gateway keeps its current
-//!   configuration; it applies the whole change at once when the last transaction lands.
-//! - Every apply checks (check-index) that nobody else applied in between.
+//! Writing a configuration to Consul KV so that a reader never sees half of it, and two
+//! writers never mix theirs (the commit contract, documented in the README):
+//! - `<root>/_commit/generation` counts committed changes; every transaction of an apply
+//!   checks (check-index) that it is still the one the apply read.
+//! - A change that fits in one Consul transaction (64 operations, 448 KiB of JSON) is written
+//!   with the generation bump in that transaction, which also checks that no other apply holds
+//!   `<root>/_commit/lock` and that `pending` did not change: atomic by itself.
+//! - A larger change takes `<root>/_commit/lock` with a Consul session (a TTL, renewed while
+//!   writing; `behavior=delete`, so a dead writer's lock disappears) in the transaction that
+//!   sets `<root>/_commit/pending`, writes the keys in transactions that each check the lock
+//!   is still its own (check-session), then sets `generation` and `parent`, and deletes
+//!   `pending` and the lock, in a last one. Readers hold their configuration while `pending`
+//!   differs from `generation`; a `pending` without a lock was abandoned, and the next apply
+//!   recovers from it (it plans from what Consul holds, so it writes whatever is missing).
 //!
 //! Keys edited by hand (without `pending`) apply at once, as with Traefik.
 
-use super::client::{ConsulClient, ConsulError, KvPair, TxnOp, MAX_TXN_OPS};
+use super::client::{ConsulClient, ConsulError, KvPair};
+use super::commit::{generation_key, lock_key, parent_key, pending_key, CommitKeys, NO_PARENT};
+use super::txn::{TxnFailure, TxnOp, MAX_TXN_BYTES, MAX_TXN_OPS};
 use crate::kv::config_relative;
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// The folder of the commit keys under the root key (outside what Traefik reads).
-pub const COMMIT_FOLDER: &str = "_commit";
-
-/// `<root>/_commit/generation`.
-pub fn generation_key(root: &str) -> String {
-    format!("{root}/{COMMIT_FOLDER}/generation")
-}
-
-/// `<root>/_commit/pending`.
-pub fn pending_key(root: &str) -> String {
-    format!("{root}/{COMMIT_FOLDER}/pending")
-}
-
-/// Whether the keys under `root` form a committed configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitState {
-    /// Nothing is being written.
-    Committed,
-    /// A multi-transaction change to this generation is being written.
-    Pending(String),
-}
-
-/// Reads the commit keys out of a listing of `root`.
-pub fn commit_state(root: &str, pairs: &[KvPair]) -> CommitState {
-    let value = |key: String| {
-        pairs
-            .iter()
-            .find(|p| p.key == key)
-            .and_then(|p| p.value.as_deref())
-            .map(|v| String::from_utf8_lossy(v).trim().to_string())
-    };
-    match (value(pending_key(root)), value(generation_key(root))) {
-        (Some(pending), generation) if generation.as_deref() != Some(pending.as_str()) => {
-            CommitState::Pending(pending)
-        }
-        _ => CommitState::Committed,
-    }
-}
-
+use std::time::Duration;
 /// One key's change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -130,6 +96,19 @@ pub fn plan(root: &str, current: &[KvPair], desired: &BTreeMap<String, String>) 
     changes
 }
 
+/// How an apply writes.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Pause between the transactions of a multi-transaction change.
+    pub interval: Duration,
+    /// TTL of the session holding the lock during a multi-transaction change: a writer that
+    /// dies loses the lock between one and two TTLs later (Consul's rule).
+    pub lock_ttl: Duration,
+    /// Who writes, stored in the lock for the messages of other writers and of the gateway
+    /// (e.g. `control config apply v2.yml (pid 12)`).
+    pub holder: String,
+}
+
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -137,40 +116,93 @@ pub struct Applied {
     pub generation: u64,
     /// Consul transactions used.
     pub transactions: usize,
+    /// The generation of an abandoned change this apply completed, if there was one.
+    pub recovered: Option<String>,
 }
 
-/// Writes `changes` under `root` by the commit contract (see the module documentation),
-/// pausing `interval` between transactions (to spread a large change's load on Consul).
-/// `current` is the listing `changes` were planned from; if another writer committed since,
-/// nothing is written and an error says so.
+/// Why an apply wrote nothing, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Another writer got there first; nothing (more) was written. Retrying may succeed.
+    #[error("{0}")]
+    Conflict(String),
+    /// Consul failed or refused.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a check in a transaction stands for, to explain a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// `generation` is still the one read.
+    Generation,
+    /// No other apply holds the lock.
+    LockFree,
+    /// `pending` is still as read.
+    Pending,
+    /// This apply still holds the lock.
+    OwnLock,
+}
+
+/// Writes `changes` under `root` by the commit contract (see the module documentation).
+/// `current` is the listing `changes` were planned from; if another writer committed or began
+/// writing since, nothing is written and [`ApplyError::Conflict`] says so.
 pub async fn execute(
     client: &ConsulClient,
     root: &str,
     current: &[KvPair],
     changes: &[Change],
-    interval: std::time::Duration,
-) -> Result<Applied, ConsulError> {
-    let generation_key = generation_key(root);
-    let existing = current.iter().find(|p| p.key == generation_key);
-    let old_generation = existing
-        .map(|p| p.text().trim().parse::<u64>().unwrap_or(0))
-        .unwrap_or(0);
-    let generation = old_generation + 1;
-    // Nobody else may commit between our read and our write.
-    let guard = match existing {
-        Some(pair) => TxnOp::CheckIndex {
-            key: generation_key.clone(),
-            index: pair.modify_index,
-        },
-        None => TxnOp::CheckNotExists {
-            key: generation_key.clone(),
-        },
+    options: &ApplyOptions,
+) -> Result<Applied, ApplyError> {
+    let keys = CommitKeys::read(root, current);
+    if let Some((session, holder)) = keys.lock_holder() {
+        return Err(busy(root, Some((session, holder))));
+    }
+    let writer = Writer {
+        client,
+        root,
+        keys: &keys,
+        generation: keys.generation_number() + 1,
     };
-    let commit = TxnOp::Set {
-        key: generation_key.clone(),
-        value: generation.to_string().into_bytes(),
+    let ops = key_ops(changes);
+    let single = writer.single(&ops);
+    let transactions = if fits(&single) {
+        let guards = [Guard::Generation, Guard::LockFree, Guard::Pending];
+        if let Err(e) = client.txn(&single).await {
+            return Err(writer.explain(e, &guards, None).await);
+        }
+        1
+    } else {
+        let session = client
+            .session_create(
+                &format!("control config apply to {root}/"),
+                options.lock_ttl,
+            )
+            .await
+            .map_err(|e| {
+                ApplyError::Failed(format!("cannot take the lock {}: {e}", lock_key(root)))
+            })?;
+        let written = tokio::select! {
+            written = writer.in_chunks(&session, ops, options) => written,
+            () = keep_alive(client, &session, options.lock_ttl) => unreachable!("the renewal never ends"),
+        };
+        // Releases (deletes) the lock if the change stopped half way, so the gateway sees at
+        // once that it was abandoned; without an answer, the TTL does it.
+        if let Err(e) = client.session_destroy(&session).await {
+            tracing::debug!("could not destroy session {session}: {e}; it expires with its TTL");
+        }
+        written?
     };
-    let ops: Vec<TxnOp> = changes
+    Ok(Applied {
+        generation: writer.generation,
+        transactions,
+        recovered: keys.pending_generation().map(str::to_string),
+    })
+}
+
+/// The key writes of `changes`.
+fn key_ops(changes: &[Change]) -> Vec<TxnOp> {
+    changes
         .iter()
         .map(|change| match change {
             Change::Add { key, value }
@@ -182,51 +214,266 @@ pub async fn execute(
             },
             Change::Remove { key, .. } => TxnOp::Delete { key: key.clone() },
         })
-        .collect();
-    let rejected = |e: ConsulError| {
-        match e {
-        ConsulError::TxnRejected(_) => ConsulError::TxnRejected(format!(
-            "{generation_key} changed since the keys were read (another apply ran); read again and retry"
-        )),
-        other => other,
+        .collect()
+}
+
+/// Bytes of a transaction's JSON body.
+fn encoded_size(ops: &[TxnOp]) -> usize {
+    ops.iter().map(TxnOp::encoded_len).sum::<usize>() + 1
+}
+
+/// Whether Consul takes `ops` in one transaction.
+fn fits(ops: &[TxnOp]) -> bool {
+    ops.len() <= MAX_TXN_OPS && encoded_size(ops) <= MAX_TXN_BYTES
+}
+
+/// Splits `ops` into transactions that each begin with `prefix` and stay within Consul's
+/// limits in operations and in bytes.
+fn chunks(prefix: &[TxnOp], ops: Vec<TxnOp>) -> Result<Vec<Vec<TxnOp>>, ApplyError> {
+    let mut chunks: Vec<Vec<TxnOp>> = Vec::new();
+    let mut chunk = prefix.to_vec();
+    let mut size = encoded_size(prefix);
+    for op in ops {
+        let len = op.encoded_len();
+        if encoded_size(prefix) + len > MAX_TXN_BYTES {
+            return Err(ApplyError::Failed(format!(
+                "the value of {} takes {len} bytes in a transaction, more than the {MAX_TXN_BYTES} a Consul transaction carries here (Consul's limits.txn_max_req_len is 512 KiB by default); make it smaller",
+                op.key()
+            )));
+        }
+        if chunk.len() + 1 > MAX_TXN_OPS || size + len > MAX_TXN_BYTES {
+            chunks.push(std::mem::replace(&mut chunk, prefix.to_vec()));
+            size = encoded_size(prefix);
+        }
+        chunk.push(op);
+        size += len;
     }
+    if chunk.len() > prefix.len() {
+        chunks.push(chunk);
+    }
+    Ok(chunks)
+}
+
+/// Renews `session` every half TTL, forever. A renewal that fails is only logged: the next
+/// transaction's check-session is what stops a writer that lost its lock.
+async fn keep_alive(client: &ConsulClient, session: &str, ttl: Duration) {
+    loop {
+        tokio::time::sleep(ttl / 2).await;
+        match client.session_renew(session).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the session {session} of this apply expired"),
+            Err(e) => tracing::warn!("cannot renew the session {session} of this apply: {e}"),
+        }
+    }
+}
+
+/// The message of an apply that found the lock held.
+fn busy(root: &str, holder: Option<(&str, &str)>) -> ApplyError {
+    let who = match holder {
+        Some((session, holder)) => format!(" ({holder}, session {session})"),
+        None => String::new(),
     };
+    ApplyError::Conflict(format!(
+        "another apply is writing {root}/{who}; nothing was written: retry when it is done (a writer that died loses {} within twice its lock TTL)",
+        lock_key(root)
+    ))
+}
 
-    if ops.len() + 2 <= MAX_TXN_OPS {
-        let mut all = vec![guard];
-        all.extend(ops);
-        all.push(commit);
-        client.txn(&all).await.map_err(rejected)?;
-        return Ok(Applied {
-            generation,
-            transactions: 1,
-        });
-    }
+/// One apply's transactions.
+struct Writer<'a> {
+    client: &'a ConsulClient,
+    root: &'a str,
+    keys: &'a CommitKeys,
+    generation: u64,
+}
 
-    let pending_key = pending_key(root);
-    client
-        .txn(&[
-            guard,
-            TxnOp::Set {
-                key: pending_key.clone(),
-                value: generation.to_string().into_bytes(),
+impl Writer<'_> {
+    /// `generation` is still the one read.
+    fn generation_guard(&self) -> TxnOp {
+        let key = generation_key(self.root);
+        match &self.keys.generation {
+            Some(stamp) => TxnOp::CheckIndex {
+                key,
+                index: stamp.modify_index,
             },
-        ])
-        .await
-        .map_err(rejected)?;
-    for chunk in ops.chunks(MAX_TXN_OPS) {
-        tokio::time::sleep(interval).await;
-        client.txn(chunk).await?;
+            None => TxnOp::CheckNotExists { key },
+        }
     }
-    tokio::time::sleep(interval).await;
-    client
-        .txn(&[commit, TxnOp::Delete { key: pending_key }])
-        .await?;
-    Ok(Applied {
-        generation,
-        // The pending mark, the chunks, and the commit.
-        transactions: ops.len().div_ceil(MAX_TXN_OPS) + 2,
-    })
+
+    /// No apply holds the lock: it does not exist, or is still the unlocked key read (locking
+    /// it changes its ModifyIndex).
+    fn lock_free_guard(&self) -> TxnOp {
+        let key = lock_key(self.root);
+        match (&self.keys.lock, &self.keys.lock_session) {
+            (Some(stamp), None) => TxnOp::CheckIndex {
+                key,
+                index: stamp.modify_index,
+            },
+            _ => TxnOp::CheckNotExists { key },
+        }
+    }
+
+    /// `pending` is still as read.
+    fn pending_guard(&self) -> TxnOp {
+        let key = pending_key(self.root);
+        match &self.keys.pending {
+            Some(stamp) => TxnOp::CheckIndex {
+                key,
+                index: stamp.modify_index,
+            },
+            None => TxnOp::CheckNotExists { key },
+        }
+    }
+
+    /// The new generation and the one it replaces.
+    fn commit_ops(&self) -> [TxnOp; 2] {
+        let parent = self
+            .keys
+            .generation
+            .as_ref()
+            .map_or_else(|| NO_PARENT.to_string(), |g| g.modify_index.to_string());
+        [
+            TxnOp::Set {
+                key: generation_key(self.root),
+                value: self.generation.to_string().into_bytes(),
+            },
+            TxnOp::Set {
+                key: parent_key(self.root),
+                value: parent.into_bytes(),
+            },
+        ]
+    }
+
+    /// The whole change as one transaction: the guards, the keys, the commit.
+    fn single(&self, ops: &[TxnOp]) -> Vec<TxnOp> {
+        let mut all = vec![
+            self.generation_guard(),
+            self.lock_free_guard(),
+            self.pending_guard(),
+        ];
+        all.extend_from_slice(ops);
+        all.extend(self.commit_ops());
+        if self.keys.pending.is_some() {
+            all.push(TxnOp::Delete {
+                key: pending_key(self.root),
+            });
+        }
+        all
+    }
+
+    /// A change too large for one transaction, under the lock held by `session`; returns the
+    /// number of transactions.
+    async fn in_chunks(
+        &self,
+        session: &str,
+        ops: Vec<TxnOp>,
+        options: &ApplyOptions,
+    ) -> Result<usize, ApplyError> {
+        let lock = lock_key(self.root);
+        let own_lock = TxnOp::CheckSession {
+            key: lock.clone(),
+            session: session.to_string(),
+        };
+        let chunks = chunks(&[own_lock.clone(), self.generation_guard()], ops)?;
+        let total = chunks.len() + 2;
+        let begin = [
+            self.generation_guard(),
+            TxnOp::Lock {
+                key: lock.clone(),
+                value: options.holder.clone().into_bytes(),
+                session: session.to_string(),
+            },
+            self.pending_guard(),
+            TxnOp::Set {
+                key: pending_key(self.root),
+                value: self.generation.to_string().into_bytes(),
+            },
+        ];
+        let guards = [Guard::Generation, Guard::LockFree, Guard::Pending];
+        if let Err(e) = self.client.txn(&begin).await {
+            return Err(self.explain(e, &guards, None).await);
+        }
+        let mut commit = vec![own_lock, self.generation_guard()];
+        commit.extend(self.commit_ops());
+        commit.push(TxnOp::Delete {
+            key: pending_key(self.root),
+        });
+        commit.push(TxnOp::Delete { key: lock });
+        let guards = [Guard::OwnLock, Guard::Generation];
+        for (done, chunk) in chunks.iter().chain(std::iter::once(&commit)).enumerate() {
+            tokio::time::sleep(options.interval).await;
+            if let Err(e) = self.client.txn(chunk).await {
+                return Err(self.explain(e, &guards, Some((done + 1, total))).await);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Turns a failed transaction into a message saying what happened and what to do;
+    /// `guards` are the checks at the start of the transaction, `progress` the transactions
+    /// already written of a multi-transaction change.
+    async fn explain(
+        &self,
+        error: ConsulError,
+        guards: &[Guard],
+        progress: Option<(usize, usize)>,
+    ) -> ApplyError {
+        let root = self.root;
+        let kept = match self.keys.generation_number() {
+            0 => "the configuration it has".to_string(),
+            n => format!("generation {n}"),
+        };
+        let stopped = match progress {
+            Some((done, total)) => format!(
+                "it stopped after {done} of {total} transactions; the gateway keeps {kept} and the next apply completes the change"
+            ),
+            None => "nothing was written".to_string(),
+        };
+        let ConsulError::TxnRejected(failures) = &error else {
+            return ApplyError::Failed(format!("{error}; {stopped}"));
+        };
+        if let Some(denied) = failures
+            .iter()
+            .find(|f| f.what.contains("Permission denied") || f.what.contains("ACL not found"))
+        {
+            return ApplyError::Failed(format!(
+                "Consul refused the write: {}; check the token (--token, --token-file, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE); {stopped}",
+                denied.what
+            ));
+        }
+        let failed = failures
+            .iter()
+            .find_map(|TxnFailure { op_index, .. }| guards.get(*op_index).copied());
+        match failed {
+            Some(Guard::Generation) => ApplyError::Conflict(format!(
+                "{} changed since this apply read the keys (another apply committed); {stopped}: run apply again, it reads the keys afresh",
+                generation_key(root)
+            )),
+            Some(Guard::LockFree) => {
+                let lock = self
+                    .client
+                    .kv_list(&lock_key(root), None)
+                    .await
+                    .ok()
+                    .and_then(|listing| listing.pairs.into_iter().next());
+                let holder = lock.as_ref().and_then(|pair| {
+                    pair.session
+                        .as_deref()
+                        .map(|session| (session, pair.value.as_deref().unwrap_or_default()))
+                });
+                let text = holder.map(|(s, h)| (s, String::from_utf8_lossy(h).into_owned()));
+                busy(root, text.as_ref().map(|(s, h)| (*s, h.as_str())))
+            }
+            Some(Guard::Pending) => ApplyError::Conflict(format!(
+                "another apply began writing {root}/ since this one read the keys; {stopped}: retry when it is done"
+            )),
+            Some(Guard::OwnLock) => ApplyError::Conflict(format!(
+                "this apply lost its lock {} (its session expired: was the process paused for longer than its lock TTL?); {stopped}",
+                lock_key(root)
+            )),
+            None => ApplyError::Failed(format!("{error}; {stopped}")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -266,23 +513,85 @@ mod tests {
         );
     }
 
+    fn set(key: &str, bytes: usize) -> TxnOp {
+        TxnOp::Set {
+            key: key.into(),
+            value: vec![b'v'; bytes],
+        }
+    }
+
     #[test]
-    fn commit_state_from_keys() {
-        assert_eq!(commit_state("traefik", &[]), CommitState::Committed);
-        let committed = [pair("traefik/_commit/generation", "3")];
-        assert_eq!(commit_state("traefik", &committed), CommitState::Committed);
-        let pending = [
-            pair("traefik/_commit/generation", "3"),
-            pair("traefik/_commit/pending", "4"),
+    fn chunks_respect_operations_and_bytes() {
+        let prefix = [
+            TxnOp::CheckSession {
+                key: "traefik/_commit/lock".into(),
+                session: "s".into(),
+            },
+            TxnOp::CheckIndex {
+                key: "traefik/_commit/generation".into(),
+                index: 7,
+            },
         ];
+        let small: Vec<TxnOp> = (0..200).map(|i| set(&format!("k{i}"), 10)).collect();
+        let by_count = chunks(&prefix, small).unwrap();
         assert_eq!(
-            commit_state("traefik", &pending),
-            CommitState::Pending("4".into())
+            by_count.iter().map(Vec::len).collect::<Vec<_>>(),
+            [64, 64, 64, 16],
+            "62 keys and the two checks per transaction"
         );
-        let first = [pair("traefik/_commit/pending", "1")];
+        assert!(by_count.iter().all(|c| c[..2] == prefix));
+
+        // 100 KiB values take 133 KiB in base64: three per transaction.
+        let large: Vec<TxnOp> = (0..7).map(|i| set(&format!("k{i}"), 100 * 1024)).collect();
+        let by_size = chunks(&prefix, large).unwrap();
+        assert_eq!(by_size.iter().map(Vec::len).collect::<Vec<_>>(), [5, 5, 3]);
+        assert!(by_size.iter().all(|c| fits(c)));
+        assert!(encoded_size(&by_size[0]) > 400 * 1024);
+
+        let err = chunks(&prefix, vec![set("huge", 400 * 1024)]).unwrap_err();
+        assert!(err.to_string().contains("the value of huge takes"), "{err}");
+    }
+
+    #[test]
+    fn a_small_change_is_one_guarded_transaction() {
+        let current = [
+            KvPair::new("traefik/_commit/generation", "4", 40),
+            KvPair::new("traefik/_commit/pending", "5", 41),
+        ];
+        let keys = CommitKeys::read("traefik", &current);
+        let client = ConsulClient::new(crate::consul::ClientOptions {
+            endpoints: vec!["127.0.0.1:1".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let writer = Writer {
+            client: &client,
+            root: "traefik",
+            keys: &keys,
+            generation: 5,
+        };
+        let ops = writer.single(&[set("traefik/http/routers/a/rule", 3)]);
+        let verbs: Vec<String> = ops
+            .iter()
+            .map(|op| {
+                format!("{op:?}")
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
         assert_eq!(
-            commit_state("traefik", &first),
-            CommitState::Pending("1".into())
+            verbs,
+            ["CheckIndex", "CheckNotExists", "CheckIndex", "Set", "Set", "Set", "Delete"],
+            "generation, lock, pending (abandoned, so recovered); the key; generation, parent; pending"
+        );
+        assert_eq!(
+            ops[5],
+            TxnOp::Set {
+                key: "traefik/_commit/parent".into(),
+                value: b"40".to_vec()
+            }
         );
     }
 }

@@ -1,7 +1,9 @@
-//! TLS to Consul (`providers.consul.tls`): the CA to trust, a client certificate, or no
-//! verification at all, as a rustls configuration on the ring provider the gateway uses.
+//! TLS to Consul (`providers.consul.tls`): the CA to trust, a client certificate, the name to
+//! verify Consul's certificate against, or no verification at all, as a rustls configuration
+//! on the ring provider the gateway uses.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -18,6 +20,9 @@ pub struct TlsFiles {
     pub key: Option<String>,
     /// Accept any server certificate.
     pub insecure_skip_verify: bool,
+    /// The name Consul's certificate must carry, instead of the endpoint's host (as
+    /// `CONSUL_TLS_SERVER_NAME`; e.g. `server.dc1.consul` when connecting by IP address).
+    pub server_name: Option<String>,
 }
 
 impl From<&crate::static_config::ConsulTls> for TlsFiles {
@@ -27,6 +32,7 @@ impl From<&crate::static_config::ConsulTls> for TlsFiles {
             cert: tls.cert.clone(),
             key: tls.key.clone(),
             insecure_skip_verify: tls.insecure_skip_verify,
+            server_name: tls.server_name.clone(),
         }
     }
 }
@@ -62,7 +68,24 @@ pub fn client_tls(tls: Option<&TlsFiles>) -> Result<ClientConfig, String> {
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
-        builder.with_root_certificates(roots)
+        match tls.server_name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => {
+                let name = ServerName::try_from(name.to_string()).map_err(|e| {
+                    format!("providers.consul.tls.serverName: {name:?} is not a host name: {e}")
+                })?;
+                let verifier =
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .build()
+                        .map_err(|e| format!("TLS setup: {e}"))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NamedVerification {
+                        verifier,
+                        name,
+                    }))
+            }
+            None => builder.with_root_certificates(roots),
+        }
     };
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
@@ -77,6 +100,50 @@ pub fn client_tls(tls: Option<&TlsFiles>) -> Result<ClientConfig, String> {
         }
         (None, None) => Ok(builder.with_no_client_auth()),
         _ => Err("providers.consul.tls: cert and key go together; set both or neither".into()),
+    }
+}
+
+/// `serverName`: the full verification, against the configured name instead of the host the
+/// connection went to.
+#[derive(Debug)]
+struct NamedVerification {
+    verifier: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedVerification {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.verifier.supported_verify_schemes()
     }
 }
 
@@ -159,5 +226,12 @@ mod tests {
             ..Default::default()
         };
         assert!(client_tls(Some(&half)).unwrap_err().contains("set both"));
+        let bad_name = TlsFiles {
+            server_name: Some("not a name".into()),
+            ..Default::default()
+        };
+        assert!(client_tls(Some(&bad_name))
+            .unwrap_err()
+            .contains("providers.consul.tls.serverName"),);
     }
 }

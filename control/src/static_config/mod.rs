@@ -78,27 +78,47 @@ pub struct EntryPointTransport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LifeCycle {
-    /// How long in-flight requests may take to finish after SIGTERM (Traefik's default 10s).
+    /// How long the listeners keep accepting requests after SIGTERM, while `/ping` already
+    /// answers the terminating status (Traefik's default 0).
+    pub request_accept_grace_timeout: Option<GoDuration>,
+    /// How long in-flight requests may take to finish once the listeners closed (Traefik's
+    /// default 10s).
     #[serde(rename = "graceTimeOut")]
     pub grace_time_out: Option<GoDuration>,
 }
 
 impl EntryPoint {
+    fn life_cycle(&self) -> Option<&LifeCycle> {
+        self.transport.as_ref().and_then(|t| t.life_cycle.as_ref())
+    }
+
     /// Time given to in-flight requests on shutdown: `transport.lifeCycle.graceTimeOut`, default 10s.
     pub fn grace_time_out(&self) -> GoDuration {
-        self.transport
-            .as_ref()
-            .and_then(|t| t.life_cycle.as_ref())
+        self.life_cycle()
             .and_then(|l| l.grace_time_out)
             .unwrap_or(GoDuration::from_secs(10))
     }
 
-    /// The address to bind: Traefik's `:80` means every interface.
+    /// Time the listener keeps accepting after SIGTERM:
+    /// `transport.lifeCycle.requestAcceptGraceTimeout`, default 0.
+    pub fn request_accept_grace_timeout(&self) -> GoDuration {
+        self.life_cycle()
+            .and_then(|l| l.request_accept_grace_timeout)
+            .unwrap_or_default()
+    }
+
+    /// The address to bind. As Go (Traefik) listens, `:80` and the wildcards `0.0.0.0:80` and
+    /// `[::]:80` mean every interface, IPv6 and IPv4: `[::]:80`, dual-stack.
     pub fn bind_address(&self) -> String {
         if self.address.starts_with(':') {
-            format!("0.0.0.0{}", self.address)
-        } else {
-            self.address.clone()
+            return format!("[::]{}", self.address);
+        }
+        match self.address.parse::<std::net::SocketAddr>() {
+            Ok(address) if address.ip().is_unspecified() => {
+                std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, address.port()))
+                    .to_string()
+            }
+            _ => self.address.clone(),
         }
     }
 }
@@ -129,9 +149,15 @@ pub struct ConsulProvider {
     pub root_key: Option<String>,
     /// ACL token.
     pub token: Option<String>,
+    /// A file holding the ACL token (as `CONSUL_HTTP_TOKEN_FILE`), read at start. An
+    /// extension: Traefik only has `token`.
+    pub token_file: Option<String>,
     /// Read from any Consul server instead of the leader (may lag; spreads the load).
     /// An extension: Traefik has no such option.
     pub stale: bool,
+    /// With `stale`: the most a server may lag its leader for its answer to be used (default
+    /// 10s); a server with no known leader is never used. An extension.
+    pub max_staleness: Option<GoDuration>,
     /// TLS to Consul.
     pub tls: Option<ConsulTls>,
 }
@@ -144,6 +170,12 @@ impl ConsulProvider {
         } else {
             self.endpoints.clone()
         }
+    }
+
+    /// `maxStaleness`, default 10s.
+    pub fn max_staleness(&self) -> std::time::Duration {
+        self.max_staleness
+            .map_or(crate::consul::client::MAX_STALENESS, GoDuration::to_std)
     }
 
     /// The root key without surrounding slashes (default `traefik`).
@@ -174,6 +206,9 @@ pub struct ConsulTls {
     pub key: Option<String>,
     /// Do not verify Consul's certificate.
     pub insecure_skip_verify: bool,
+    /// The name Consul's certificate is verified against instead of the endpoint's host (as
+    /// `CONSUL_TLS_SERVER_NAME`). An extension.
+    pub server_name: Option<String>,
 }
 
 /// `providers.file`.
@@ -390,6 +425,21 @@ impl StaticConfig {
                         "no entrypoint named {:?}; define it under entryPoints",
                         ping.entry_point()
                     ),
+                ));
+            }
+        }
+        if let Some(consul) = &self.providers.consul {
+            if consul.token.as_deref().is_some_and(|t| !t.is_empty()) && consul.token_file.is_some()
+            {
+                return Err(invalid(
+                    "providers/consul/tokenFile",
+                    "both token and tokenFile are set; keep one".into(),
+                ));
+            }
+            if consul.max_staleness.is_some_and(|d| !d.is_positive()) {
+                return Err(invalid(
+                    "providers/consul/maxStaleness",
+                    "must be a positive duration (e.g. 10s)".into(),
                 ));
             }
         }

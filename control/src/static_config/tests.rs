@@ -41,7 +41,23 @@ fn toml_reads_the_same() {
     let config = StaticConfig::from_tree(&toml, "traefik.toml")
         .unwrap()
         .config;
-    assert_eq!(config.entry_points["web"].bind_address(), "0.0.0.0:8000");
+    assert_eq!(
+        config.entry_points["web"].bind_address(),
+        "[::]:8000",
+        "`:port` is every interface, IPv6 and IPv4, as Go listens"
+    );
+    for (address, bound) in [
+        ("0.0.0.0:80", "[::]:80"),
+        ("[::]:80", "[::]:80"),
+        ("127.0.0.1:80", "127.0.0.1:80"),
+        ("[::1]:80", "[::1]:80"),
+    ] {
+        let entry_point = EntryPoint {
+            address: address.into(),
+            ..Default::default()
+        };
+        assert_eq!(entry_point.bind_address(), bound, "{address}");
+    }
     assert_eq!(
         config.providers.file.unwrap().directory.as_deref(),
         Some("conf.d")
@@ -58,6 +74,27 @@ fn defaults_follow_traefik() {
     assert_eq!(
         config.entry_points["http"].grace_time_out(),
         GoDuration::from_secs(10)
+    );
+    assert_eq!(
+        config.entry_points["http"].request_accept_grace_timeout(),
+        GoDuration::default()
+    );
+}
+
+#[test]
+fn life_cycle_timeouts_are_read() {
+    let config = load_yaml("entryPoints:\n  web:\n    address: ':80'\n    transport:\n      lifeCycle:\n        requestAcceptGraceTimeout: 2s\n        graceTimeOut: 30s\n")
+        .unwrap();
+    assert!(config.ignored_keys.is_empty(), "{:?}", config.ignored_keys);
+    let web = &config.config.entry_points["web"];
+    assert_eq!(web.request_accept_grace_timeout(), GoDuration::from_secs(2));
+    assert_eq!(web.grace_time_out(), GoDuration::from_secs(30));
+    let err = load_yaml("entryPoints:\n  web:\n    address: ':80'\n    transport:\n      lifeCycle:\n        requestAcceptGraceTimeout: soon\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("entryPoints/web/transport/lifeCycle/requestAcceptGraceTimeout"),
+        "{err}"
     );
 }
 
@@ -166,4 +203,30 @@ fn consul_provider_keys_and_defaults() {
         "comma-joined flag values are lists"
     );
     assert_eq!(consul.root_key(), "traefik");
+    assert_eq!(consul.max_staleness(), std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn consul_provider_extensions() {
+    let config = load_yaml("providers:\n  consul:\n    tokenFile: /run/secrets/consul\n    stale: true\n    maxStaleness: 2s\n    tls: {ca: ca.pem, serverName: server.dc1.consul}\n")
+        .unwrap()
+        .config;
+    let consul = config.providers.consul.unwrap();
+    assert_eq!(consul.token_file.as_deref(), Some("/run/secrets/consul"));
+    assert_eq!(consul.max_staleness(), std::time::Duration::from_secs(2));
+    assert_eq!(
+        consul.tls.unwrap().server_name.as_deref(),
+        Some("server.dc1.consul")
+    );
+    let err = load_yaml("providers:\n  consul:\n    token: t\n    tokenFile: f\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("providers/consul/tokenFile: both token and tokenFile are set"),
+        "{err}"
+    );
+    let err = load_yaml("providers:\n  consul:\n    maxStaleness: 0s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("providers/consul/maxStaleness"), "{err}");
 }

@@ -1,10 +1,13 @@
 //! The Consul KV provider: Traefik's dynamic configuration under `<rootKey>/`, watched with
-//! blocking queries; a change applies when it is committed (see `control::consul::apply`).
+//! blocking queries; a change applies when it is committed, and a tree that is not a successor
+//! of the one in service (emptied, rolled back) is held (see `control::consul::commit`).
 
+use super::status::{report, ProviderState};
 use super::ProviderUpdate;
-use control::consul::apply::{commit_state, CommitState};
-use control::consul::watch::{watch_prefix, BLOCKING_WAIT};
+use control::consul::commit::{CommitGuard, Decision, Hold};
+use control::consul::watch::{watch_prefix, WatchUpdate, BLOCKING_WAIT};
 use control::consul::{ClientOptions, ConsulClient, ConsulError, KvPair};
+use control::duration::GoDuration;
 use control::dynamic_decode::Decoded;
 use control::kv::IncrementalDecoder;
 use control::static_config::ConsulProvider;
@@ -15,9 +18,14 @@ use tokio::sync::mpsc;
 /// Provider name, as in `name@consul`.
 pub const NAME: &str = "consul";
 
-/// Decodes successive listings of `<rootKey>/`, decoding again only the objects that changed.
+/// Environment variable overriding the blocking wait (a Go duration), for tests that need a
+/// hung Consul left quickly.
+pub const WAIT_VARIABLE: &str = "GATEWAY_CONSUL_WAIT";
+
+/// Decodes successive listings of `<rootKey>/`, decoding again only the objects that changed,
+/// and only those the commit guard lets through.
 pub struct ListingDecoder {
-    root: String,
+    guard: CommitGuard,
     objects: IncrementalDecoder,
 }
 
@@ -25,17 +33,33 @@ impl ListingDecoder {
     /// A decoder for the keys under `root`.
     pub fn new(root: &str) -> Self {
         Self {
-            root: root.to_string(),
+            guard: CommitGuard::new(root),
             objects: IncrementalDecoder::new(root, &format!("{NAME} {root}/")),
         }
     }
 
-    /// The configuration of a listing; `None` while a multi-transaction change is being
-    /// written. Errors print the full Consul key (`consul traefik/http/routers/api/rule: ...`).
+    /// Forgets the decoded objects (keyed by ModifyIndex), keeping what the commit guard knows:
+    /// for a listing that may come from a restarted agent.
+    pub fn forget_objects(&mut self) {
+        let root = self.guard.root().to_string();
+        self.objects = IncrementalDecoder::new(&root, &format!("{NAME} {root}/"));
+    }
+
+    /// The configuration of a listing; `None` while it is held: a multi-transaction change
+    /// being written or abandoned, a tree emptied or rolled back (logged once per state
+    /// change, shown in `/api/overview`). Errors print the full Consul key
+    /// (`consul traefik/http/routers/api/rule: ...`).
     pub fn decode(&mut self, pairs: &[KvPair]) -> Option<Decoded> {
-        if let CommitState::Pending(generation) = commit_state(&self.root, pairs) {
-            tracing::info!(generation = %generation, "a change is being written to Consul; it applies when committed");
-            return None;
+        let root = self.guard.root().to_string();
+        let live = self.guard.live_generation();
+        match self.guard.judge(pairs) {
+            Decision::Hold { hold, changed } => {
+                report_hold(&root, live, &hold, changed);
+                return None;
+            }
+            Decision::Apply { released } => {
+                report_apply(&root, self.guard.live_generation(), released.as_ref());
+            }
         }
         let started = std::time::Instant::now();
         let (decoded, changed) = self.objects.decode(pairs);
@@ -49,9 +73,72 @@ impl ListingDecoder {
     }
 }
 
-/// Builds the client the provider uses; fails on bad TLS files or a bad token.
+/// Logs a hold (once per state change: INFO for a change being written, WARN otherwise) and
+/// shows it in the API; `live` is the generation in service.
+fn report_hold(root: &str, live: Option<u64>, hold: &Hold, changed: bool) {
+    let seen = hold.describe(root);
+    let message = if hold.is_writing() {
+        format!("{seen}; it applies when committed")
+    } else {
+        let kept = match live {
+            Some(generation) => {
+                format!("the configuration of generation {generation} until a new commit")
+            }
+            None => "the configuration in service until keys are written again".into(),
+        };
+        format!("{seen}; keeping {kept}")
+    };
+    if changed && hold.is_writing() {
+        tracing::info!("{message}");
+    } else if changed {
+        tracing::warn!("{message}");
+    }
+    let state = if hold.is_writing() { "writing" } else { "held" };
+    report(
+        NAME,
+        ProviderState {
+            state,
+            generation: live,
+            message: Some(message),
+        },
+    );
+}
+
+/// Logs the end of a hold, if one ends, and shows the provider as `ok` in the API.
+fn report_apply(root: &str, generation: Option<u64>, released: Option<&Hold>) {
+    let shown = generation.map_or_else(|| "no generation".into(), |g| format!("generation {g}"));
+    match released {
+        Some(hold) if !hold.is_writing() => tracing::warn!(
+            "Consul's {root}/ tree is coherent again ({shown}); applying it (it was held: {})",
+            hold.describe(root)
+        ),
+        Some(_) => tracing::info!("applying the change committed to {root}/ ({shown})"),
+        None => {}
+    }
+    report(
+        NAME,
+        ProviderState {
+            state: "ok",
+            generation,
+            message: None,
+        },
+    );
+}
+
+/// How long one blocking query waits: [`BLOCKING_WAIT`], or [`WAIT_VARIABLE`].
+fn blocking_wait() -> Duration {
+    std::env::var(WAIT_VARIABLE)
+        .ok()
+        .and_then(|v| v.parse::<GoDuration>().ok())
+        .filter(|d| d.is_positive())
+        .map_or(BLOCKING_WAIT, GoDuration::to_std)
+}
+
+/// Builds the client the provider uses; fails on bad TLS files, token or token file.
 fn client(provider: &ConsulProvider) -> Result<ConsulClient, ConsulError> {
-    ConsulClient::new(ClientOptions::from_provider(provider))
+    let mut options = ClientOptions::from_provider(provider)?;
+    options.request_timeout = options.request_timeout.min(blocking_wait());
+    ConsulClient::new(options)
 }
 
 /// Reads the configuration once (before listeners open, so a restart serves the stored routes
@@ -97,22 +184,30 @@ pub async fn watch(provider: ConsulProvider, updates: mpsc::Sender<ProviderUpdat
     let root = provider.root_key();
     tracing::info!(endpoint = client.endpoint(), root = %root, "watching Consul KV");
     let mut decoder = ListingDecoder::new(&root);
-    watch_prefix(client, format!("{root}/"), BLOCKING_WAIT, |pairs| {
-        let decoded = decoder.decode(&pairs);
-        let updates = updates.clone();
-        async move {
-            match decoded {
-                Some(decoded) => updates
-                    .send(ProviderUpdate {
-                        provider: NAME,
-                        result: Ok(decoded),
-                    })
-                    .await
-                    .is_ok(),
-                None => !updates.is_closed(),
+    watch_prefix(
+        client,
+        format!("{root}/"),
+        blocking_wait(),
+        |update: WatchUpdate| {
+            if update.reread {
+                decoder.forget_objects();
             }
-        }
-    })
+            let decoded = decoder.decode(&update.pairs);
+            let updates = updates.clone();
+            async move {
+                match decoded {
+                    Some(decoded) => updates
+                        .send(ProviderUpdate {
+                            provider: NAME,
+                            result: Ok(decoded),
+                        })
+                        .await
+                        .is_ok(),
+                    None => !updates.is_closed(),
+                }
+            }
+        },
+    )
     .await;
 }
 

@@ -2,8 +2,10 @@
 
 pub mod consul;
 pub mod file;
+pub mod status;
 
-use crate::runtime::{compile, CompileContext, RuleCache, Snapshot};
+use crate::lifecycle::Lifecycle;
+use crate::runtime::{compile, Carryover, CompileContext, Snapshot};
 use arc_swap::ArcSwap;
 use control::dynamic_decode::Decoded;
 use std::collections::BTreeMap;
@@ -26,23 +28,28 @@ pub struct ConfigApplier {
     context: CompileContext,
     snapshot: Arc<ArcSwap<Snapshot>>,
     current: BTreeMap<&'static str, Arc<Decoded>>,
-    rules: RuleCache,
+    carryover: Carryover,
     throttle: Option<Duration>,
+    /// Told when a provider's first configuration is applied (readiness).
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl ConfigApplier {
-    /// An applier publishing into `snapshot`; `throttle` is `providersThrottleDuration`.
+    /// An applier publishing into `snapshot`; `throttle` is `providersThrottleDuration`;
+    /// `lifecycle` learns which providers have delivered.
     pub fn new(
         context: CompileContext,
         snapshot: Arc<ArcSwap<Snapshot>>,
         throttle: Option<Duration>,
+        lifecycle: Arc<Lifecycle>,
     ) -> Self {
         Self {
             context,
             snapshot,
             current: BTreeMap::new(),
-            rules: RuleCache::default(),
+            carryover: Carryover::default(),
             throttle,
+            lifecycle,
         }
     }
 
@@ -76,7 +83,7 @@ impl ConfigApplier {
             .iter()
             .map(|(name, decoded)| (name.to_string(), decoded.clone()))
             .collect();
-        let snapshot = compile(&self.context, &providers, &mut self.rules);
+        let snapshot = compile(&self.context, &providers, &mut self.carryover);
         for (level, problem) in snapshot.status.problems() {
             if level == tracing::Level::ERROR {
                 tracing::error!("{problem}");
@@ -97,6 +104,7 @@ impl ConfigApplier {
             elapsed_us = started.elapsed().as_micros() as u64,
             "configuration applied"
         );
+        self.lifecycle.provider_delivered(update.provider);
         true
     }
 

@@ -1,34 +1,91 @@
-//! The request path: Pingora's `ProxyHttp` for one entrypoint — forwarded headers, router
-//! match on the current snapshot, server pick, upstream request rewrite, error answers.
+//! The request path: Pingora's `ProxyHttp` for one entrypoint — the request head's checks,
+//! forwarded headers, the router match on the snapshot the request started with, the gateway's
+//! own services, the server pick, the upstream request rewrite, and failed forwards.
 
+mod failure_log;
 pub mod forwarded;
+pub mod intake;
 pub mod request_path;
 pub mod responses;
 
-use crate::runtime::service::Picked;
-use crate::runtime::Snapshot;
+use crate::lifecycle::{InFlight, Lifecycle};
+use crate::runtime::internal::InternalService;
+use crate::runtime::service::{Picked, ServiceHandler};
+use crate::runtime::{Route, Snapshot};
 use crate::service::connection::ConnectionUse;
 use crate::service::header_deadline;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use control::rule::{normalize_host, normalize_path, RequestView};
 use control::static_config::StaticConfig;
+use failure_log::LogBudget;
 use forwarded::ForwardedPolicy;
+use http::HeaderValue;
+use intake::Rejection;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
+use responses::Answer;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// `/ping` on this entrypoint.
+/// `/ping` (`ping@internal`).
 #[derive(Debug, Clone)]
 pub struct PingEndpoint {
-    /// Status answered once shutdown has begun.
+    /// Status answered until every provider has delivered and once shutdown has begun.
     pub terminating_status: u16,
-    /// Set when the gateway starts shutting down.
-    pub terminating: Arc<AtomicBool>,
+    /// Whether the gateway is ready for traffic.
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+/// What the gateway serves itself (Traefik's `@internal` services), shared by every entrypoint:
+/// routers reach them through the router tables, like any other service.
+#[derive(Default)]
+pub struct InternalServices {
+    /// `ping@internal`, when `ping` is configured.
+    pub ping: Option<PingEndpoint>,
+    /// `api@internal`, answered from the static configuration and the request's snapshot.
+    pub api: Option<Arc<StaticConfig>>,
+}
+
+impl InternalServices {
+    /// The answer of `service` to `req`, from the configuration in `snapshot`.
+    fn answer(&self, service: InternalService, req: &RequestHeader, snapshot: &Snapshot) -> Answer {
+        match (service, &self.ping, &self.api) {
+            (InternalService::Ping, Some(ping), _) => {
+                // Traefik's ping handler answers any method and path it is routed.
+                if ping.lifecycle.is_ready() {
+                    Answer::text(200, &b"OK"[..])
+                } else {
+                    let status = ping.terminating_status;
+                    Answer::text(status, responses::status_text(status))
+                }
+            }
+            (InternalService::Api, _, Some(config)) => {
+                let path = req.uri.path();
+                match crate::api::handle(snapshot, config, path, req.uri.query().unwrap_or("")) {
+                    // Traefik's API router: 405 with no body for other methods on its paths.
+                    Some(_) if !matches!(req.method, http::Method::GET | http::Method::HEAD) => {
+                        Answer::empty(405)
+                    }
+                    Some(api) => {
+                        let mut answer = Answer::json(api.status, api.body);
+                        if let Some(next) = api.next_page {
+                            answer = answer.header(
+                                http::header::HeaderName::from_static("x-next-page"),
+                                HeaderValue::from(next),
+                            );
+                        }
+                        answer
+                    }
+                    None => Answer::go_error(404, responses::NOT_FOUND),
+                }
+            }
+            (InternalService::Noop, _, _) => Answer::empty(200),
+            _ => Answer::go_error(404, responses::NOT_FOUND),
+        }
+    }
 }
 
 /// The proxy logic of one entrypoint.
@@ -37,87 +94,71 @@ pub struct EntryPointProxy {
     index: usize,
     snapshot: Arc<ArcSwap<Snapshot>>,
     forwarded: ForwardedPolicy,
-    internal: InternalEndpoints,
-}
-
-/// What the gateway itself serves on an entrypoint (Traefik's `@internal` services).
-#[derive(Default)]
-pub struct InternalEndpoints {
-    /// `/ping`.
-    pub ping: Option<PingEndpoint>,
-    /// `/api/...`, answered from the static configuration and the current snapshot.
-    pub api: Option<Arc<StaticConfig>>,
+    internal: Arc<InternalServices>,
+    lifecycle: Arc<Lifecycle>,
+    failures: LogBudget,
 }
 
 impl EntryPointProxy {
-    /// The proxy for the entrypoint whose router table is at `index` in each snapshot.
+    /// The proxy for the entrypoint whose router table is at `index` in each snapshot; its
+    /// requests are counted in `lifecycle` while in flight.
     pub fn new(
         index: usize,
         snapshot: Arc<ArcSwap<Snapshot>>,
         forwarded: ForwardedPolicy,
-        internal: InternalEndpoints,
+        internal: Arc<InternalServices>,
+        lifecycle: Arc<Lifecycle>,
     ) -> Self {
         Self {
             index,
             snapshot,
             forwarded,
             internal,
+            lifecycle,
+            failures: LogBudget::default(),
         }
     }
 
-    /// Answers `/ping` and `/api/...` when this entrypoint serves them; true when answered.
-    async fn serve_internal(&self, session: &mut Session) -> Result<bool> {
-        let req = session.req_header();
-        if !(req.method == http::Method::GET || req.method == http::Method::HEAD) {
-            return Ok(false);
-        }
-        let path = req.uri.path();
-        if let (Some(ping), "/ping") = (&self.internal.ping, path) {
-            let (status, body): (u16, &'static [u8]) = if ping.terminating.load(Ordering::Relaxed) {
-                (
-                    ping.terminating_status,
-                    responses::status_text(ping.terminating_status),
-                )
-            } else {
-                (200, b"OK")
-            };
-            responses::respond(session, status, body, false).await?;
-            return Ok(true);
-        }
-        let Some(config) = &self.internal.api else {
-            return Ok(false);
+    /// A failed forward at WARN, within the log budget; client aborts at DEBUG.
+    fn log_failure(&self, ctx: &RequestContext, status: u16, error: &Error, started: bool) {
+        let router = ctx.route.as_ref().map_or("", |r| r.name.as_str());
+        let service = ctx.route.as_ref().map_or("", |r| r.service_name.as_str());
+        let server = ctx.picked.as_ref().map_or("", |p| p.upstream.url.as_str());
+        let outcome = if started {
+            "the response was cut off"
+        } else {
+            "request failed"
         };
-        let answer = {
-            let snapshot = self.snapshot.load();
-            crate::api::handle(&snapshot, config, path, req.uri.query().unwrap_or(""))
-        };
-        let Some(answer) = answer else {
-            return Ok(false);
-        };
-        let mut header = ResponseHeader::build(answer.status, Some(3))?;
-        header.insert_header("Content-Type", "application/json")?;
-        if let Some(next) = answer.next_page {
-            header.insert_header("X-Next-Page", next)?;
+        if status == 499 {
+            tracing::debug!(router, service, server, status, error = %error, "{outcome}: the client went away");
+            return;
         }
-        responses::write(session, header, answer.body.into()).await?;
-        Ok(true)
+        if let Some(suppressed) = self.failures.admit() {
+            tracing::warn!(router, service, server, status, error = %error, suppressed, "{outcome}");
+        }
     }
 }
 
-/// Per-request state.
-#[derive(Default)]
+/// Per-request state: the configuration the request is served with (loaded once, when it
+/// starts), the client, and the router and server chosen.
 pub struct RequestContext {
+    snapshot: Arc<Snapshot>,
     client_ip: Option<IpAddr>,
+    route: Option<Arc<Route>>,
     picked: Option<Picked>,
     /// The upstream connection of the current attempt.
     connection: ConnectionUse,
+    /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
+    _in_flight: InFlight,
 }
 
+/// The client's address, IPv4-mapped ones (`::ffff:a.b.c.d`, a v4 client of a dual-stack
+/// listener) as plain IPv4, once for trustedIPs, `ClientIP`, `X-Real-Ip` and `X-Forwarded-For`.
 fn client_ip(session: &Session) -> Option<IpAddr> {
     session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
+        .map(|a| a.ip().to_canonical())
 }
 
 /// Go's `singleJoiningSlash`: joins a server URL path and the request path with one `/`.
@@ -134,7 +175,14 @@ impl ProxyHttp for EntryPointProxy {
     type CTX = RequestContext;
 
     fn new_ctx(&self) -> RequestContext {
-        RequestContext::default()
+        RequestContext {
+            snapshot: self.snapshot.load_full(),
+            client_ip: None,
+            route: None,
+            picked: None,
+            connection: ConnectionUse::default(),
+            _in_flight: self.lifecycle.request_started(self.index),
+        }
     }
 
     async fn request_filter(
@@ -143,38 +191,18 @@ impl ProxyHttp for EntryPointProxy {
         ctx: &mut RequestContext,
     ) -> Result<bool> {
         ctx.client_ip = client_ip(session);
+        if let Err(rejection) = intake::prepare(session.req_header_mut()) {
+            let answer = match rejection {
+                Rejection::BadRequest(reason) => Answer::bad_request(reason),
+                Rejection::UnsupportedTransferEncoding => Answer::unsupported_transfer_encoding(),
+            };
+            answer.send(session).await?;
+            return Ok(true);
+        }
         self.forwarded
             .rewrite_incoming(session.req_header_mut(), ctx.client_ip, false);
 
-        if self.serve_internal(session).await? {
-            return Ok(true);
-        }
-
-        // The path Traefik's entrypoint routes on and forwards: escapes normalized, dot
-        // segments and repeated slashes removed.
-        let raw_path = session.req_header().uri.path();
-        match request_path::prepare(raw_path) {
-            Ok(std::borrow::Cow::Borrowed(_)) => {}
-            Ok(std::borrow::Cow::Owned(path)) => {
-                let uri = &session.req_header().uri;
-                let target = match uri.query() {
-                    Some(query) => format!("{path}?{query}"),
-                    None => path,
-                };
-                let mut parts = uri.clone().into_parts();
-                parts.path_and_query = target.parse().ok();
-                if let Ok(uri) = http::Uri::from_parts(parts) {
-                    session.req_header_mut().set_uri(uri);
-                }
-            }
-            Err(request_path::InvalidEscape) => {
-                responses::respond(session, 400, b"400 Bad Request", false).await?;
-                return Ok(true);
-            }
-        }
-
-        let picked = {
-            let snapshot = self.snapshot.load();
+        let route = {
             let req = session.req_header();
             let host = forwarded::request_host(req)
                 .map(normalize_host)
@@ -188,23 +216,34 @@ impl ProxyHttp for EntryPointProxy {
                 headers: &req.headers,
                 client_ip: ctx.client_ip,
             };
-            // None: no router matched; Some(None): its service has no server to pick.
-            snapshot
+            ctx.snapshot
                 .table(self.index)
                 .and_then(|table| table.find(&view))
-                .map(|route| route.service.pick())
+                .cloned()
         };
-        match picked {
-            Some(Some(picked)) => {
+        let Some(route) = route else {
+            Answer::go_error(404, responses::NOT_FOUND)
+                .send(session)
+                .await?;
+            return Ok(true);
+        };
+        let service = route.service.clone();
+        ctx.route = Some(route);
+        if let ServiceHandler::Internal(internal) = &*service {
+            let answer = self
+                .internal
+                .answer(*internal, session.req_header(), &ctx.snapshot);
+            answer.send(session).await?;
+            return Ok(true);
+        }
+        match service.pick() {
+            Some(picked) => {
                 ctx.picked = Some(picked);
                 Ok(false)
             }
-            Some(None) => {
-                responses::respond(session, 503, responses::NO_AVAILABLE_SERVER, true).await?;
-                Ok(true)
-            }
             None => {
-                responses::respond(session, 404, responses::NOT_FOUND, true).await?;
+                let answer = Answer::go_error(503, responses::NO_AVAILABLE_SERVER);
+                answer.send(session).await?;
                 Ok(true)
             }
         }
@@ -322,7 +361,7 @@ impl ProxyHttp for EntryPointProxy {
         let uri = &upstream_request.uri;
         let query = uri.query();
         let semicolons = query.is_some_and(|q| q.contains(';'));
-        if uri.authority().is_some() || picked.upstream.path_prefix.is_some() || semicolons {
+        if picked.upstream.path_prefix.is_some() || semicolons {
             // Origin-form target (`/path?query`) for the server, with the URL's path in front
             // when `preservePath` is set and `;` query separators sent as `&` (as Traefik).
             let path = match &picked.upstream.path_prefix {
@@ -352,16 +391,17 @@ impl ProxyHttp for EntryPointProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         _ctx: &mut RequestContext,
     ) -> Result<()> {
         forwarded::clean_response(upstream_response);
+        responses::close_when_shutting_down(session);
         Ok(())
     }
 
-    /// Failed forwards are logged by [`Self::fail_to_proxy`] at DEBUG, as Traefik does,
-    /// not by Pingora at ERROR on every request.
+    /// Failed forwards are logged by [`Self::fail_to_proxy`], within a budget, not by Pingora
+    /// at ERROR on every request.
     fn suppress_error_log(
         &self,
         _session: &Session,
@@ -375,7 +415,7 @@ impl ProxyHttp for EntryPointProxy {
         &self,
         session: &mut Session,
         e: &Error,
-        _ctx: &mut RequestContext,
+        ctx: &mut RequestContext,
     ) -> FailToProxy {
         let status = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => *code,
@@ -398,10 +438,12 @@ impl ProxyHttp for EntryPointProxy {
             ) => 502,
             _ => 500,
         };
-        tracing::debug!(status, error = %e, "request failed");
-        if status != 499 {
-            let body = responses::status_text(status);
-            if let Err(write_error) = responses::respond(session, status, body, false).await {
+        // Once the response head is out, nothing more is written: the connection is closed
+        // so the client sees a truncated response, never a well-formed one with an error in it.
+        let started = session.response_written().is_some();
+        self.log_failure(ctx, status, e, started);
+        if !started && status != 499 {
+            if let Err(write_error) = Answer::proxy_error(status).send(session).await {
                 tracing::debug!(error = %write_error, "could not send the error answer");
             }
         }

@@ -1,6 +1,8 @@
-//! Answers the gateway writes itself, byte for byte as Traefik (Go's `net/http`) writes them.
+//! Answers the gateway writes itself, byte for byte as Traefik (Go's `net/http`) writes them,
+//! and the one function that sends every one of them.
 
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -10,39 +12,128 @@ pub const NOT_FOUND: &[u8] = b"404 page not found\n";
 /// `no available server\n`, when a service has no server to send to (503).
 pub const NO_AVAILABLE_SERVER: &[u8] = b"no available server\n";
 
-/// Writes a complete `text/plain` answer; `nosniff` adds `X-Content-Type-Options: nosniff`
-/// as Go's `http.Error` does.
-pub async fn respond(
-    session: &mut Session,
-    status: u16,
-    body: &'static [u8],
-    nosniff: bool,
-) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(4))?;
-    header.insert_header("Content-Type", "text/plain; charset=utf-8")?;
-    if nosniff {
-        header.insert_header("X-Content-Type-Options", "nosniff")?;
-    }
-    write(session, header, Bytes::from_static(body)).await
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// A complete answer of the gateway's own: status, headers and body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// A reason phrase other than the standard one (Go's `400 Bad Request: missing ...`).
+    reason: Option<String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+    /// Whether the connection is closed after this answer.
+    pub close: bool,
 }
 
-/// Writes a complete answer with `header` (to which `Content-Length` is added) and `body`;
-/// a HEAD request gets the header alone.
-pub async fn write(session: &mut Session, mut header: ResponseHeader, body: Bytes) -> Result<()> {
-    header.insert_header("Content-Length", body.len())?;
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session
-        .write_response_header(Box::new(header), head_only)
-        .await?;
-    if !head_only {
-        session.write_response_body(Some(body), true).await?;
+impl Answer {
+    /// A `text/plain` answer.
+    pub fn text(status: u16, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            reason: None,
+            headers: vec![(http::header::CONTENT_TYPE, TEXT_PLAIN)],
+            body: body.into(),
+            close: false,
+        }
     }
-    Ok(())
+
+    /// An answer with no body and no `Content-Type` (Go's handler that writes nothing).
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            reason: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            close: false,
+        }
+    }
+
+    /// Go's `http.Error`: `text/plain` with `X-Content-Type-Options: nosniff`.
+    pub fn go_error(status: u16, body: &'static [u8]) -> Self {
+        Self::text(status, body).header(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )
+    }
+
+    /// A failed forward as Traefik answers it: the status text as the body (`Bad Gateway`).
+    pub fn proxy_error(status: u16) -> Self {
+        Self::text(status, status_text(status))
+    }
+
+    /// An `application/json` answer.
+    pub fn json(status: u16, body: impl Into<Bytes>) -> Self {
+        let mut answer = Self::text(status, body);
+        answer.headers[0].1 = HeaderValue::from_static("application/json");
+        answer
+    }
+
+    /// A request Go's server refuses before any handler runs: `400 Bad Request[: reason]` as
+    /// both the status line and the body, and the connection closed.
+    pub fn bad_request(reason: Option<&'static str>) -> Self {
+        let text = match reason {
+            Some(reason) => format!("Bad Request: {reason}"),
+            None => "Bad Request".to_string(),
+        };
+        let mut answer = Self::text(400, format!("400 {text}"));
+        answer.reason = reason.map(|_| text);
+        answer.close = true;
+        answer
+    }
+
+    /// Go's answer to a `Transfer-Encoding` it does not implement (501), connection closed.
+    pub fn unsupported_transfer_encoding() -> Self {
+        let mut answer = Self::text(501, &b"Unsupported transfer encoding"[..]);
+        answer.close = true;
+        answer
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Writes the answer (its header alone for HEAD) with a `Content-Length`.
+    pub async fn send(self, session: &mut Session) -> Result<()> {
+        let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 2))?;
+        if let Some(reason) = &self.reason {
+            header.set_reason_phrase(Some(reason))?;
+        }
+        for (name, value) in self.headers {
+            header.append_header(name, value)?;
+        }
+        header.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
+        if self.close {
+            header.insert_header(http::header::CONNECTION, "close")?;
+            session.set_keepalive(None);
+        }
+        close_when_shutting_down(session);
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(header), head_only)
+            .await?;
+        if !head_only {
+            session.write_response_body(Some(self.body), true).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Once listeners have stopped, answers say `Connection: close` and the connection ends after
+/// them, as Go's server does during `Shutdown`.
+pub fn close_when_shutting_down(session: &mut Session) {
+    if session.is_process_shutting_down() {
+        session.set_keepalive(None);
+    }
 }
 
 /// The body Traefik sends for a failed forward: the status text (`Bad Gateway`).
 pub fn status_text(status: u16) -> &'static [u8] {
     match status {
+        400 => b"Bad Request",
         499 => b"Client Closed Request",
         502 => b"Bad Gateway",
         503 => b"Service Unavailable",

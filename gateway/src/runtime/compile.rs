@@ -2,6 +2,8 @@
 //! resolves references, builds services and router tables, and records each object's errors.
 //! An object that fails is left out alone; everything else is served.
 
+use super::internal::{self, InternalService};
+use super::registry::{fingerprint, StateRegistry};
 use super::router_table::{Route, RouterTable};
 use super::rule_cache::RuleCache;
 use super::service::{LoadBalancer, ServiceHandler, TransportSettings, Upstream};
@@ -34,7 +36,17 @@ pub fn qualify(name: &str, provider: &str) -> String {
 /// Traefik's default transport, used by services that name none.
 const DEFAULT_TRANSPORT: &str = "default@internal";
 
+/// What one compile hands to the next: compiled rules, and the state of stateful objects.
+#[derive(Debug, Default)]
+pub struct Carryover {
+    /// Rules by source text.
+    pub rules: RuleCache,
+    /// Stateful objects by qualified name and configuration fingerprint.
+    pub states: StateRegistry,
+}
+
 struct Compiler<'a> {
+    states: &'a mut StateRegistry,
     services: BTreeMap<String, (&'a str, &'a Service)>,
     transports: HashMap<String, Result<TransportSettings, String>>,
     built: HashMap<String, Result<Arc<ServiceHandler>, String>>,
@@ -45,13 +57,15 @@ struct Compiler<'a> {
 }
 
 /// Compiles the configurations of every provider (`(provider name, decoded)`), taking the
-/// rules it has already compiled from `rules`.
+/// rules and the object state that earlier compiles left in `carryover`.
 pub fn compile(
     context: &CompileContext,
     providers: &[(String, Arc<Decoded>)],
-    rules: &mut RuleCache,
+    carryover: &mut Carryover,
 ) -> Snapshot {
+    let Carryover { rules, states } = carryover;
     let mut compiler = Compiler {
+        states,
         services: BTreeMap::new(),
         transports: HashMap::new(),
         built: HashMap::new(),
@@ -146,6 +160,7 @@ pub fn compile(
     }
     compiler.apply_references();
     rules.forget_unused();
+    compiler.states.forget_unused();
     for (provider, decoded) in providers {
         attach_decode_errors(&mut compiler.status, provider, &decoded.errors);
     }
@@ -230,6 +245,7 @@ fn compile_router(
         rule,
         priority,
         service,
+        service_name: qualified_service,
     });
     Ok(CompiledRouter {
         route,
@@ -355,6 +371,20 @@ impl Compiler<'_> {
         }
     }
 
+    /// The rotation over `weights` (all positive) of service `name`: the one of the previous
+    /// configuration when the weights are the same, so a reload does not restart it.
+    fn schedule(&mut self, name: &str, weights: &[u64]) -> Option<Arc<SmoothWeightedSchedule>> {
+        if weights.is_empty() {
+            return None;
+        }
+        Some(
+            self.states
+                .get_or_make("wrr", name, fingerprint(&weights), || {
+                    SmoothWeightedSchedule::new(weights).expect("positive weights")
+                }),
+        )
+    }
+
     /// Builds (once) the service with this qualified name, following `weighted` references.
     fn service(&mut self, name: &str) -> Result<Arc<ServiceHandler>, String> {
         if let Some(built) = self.built.get(name) {
@@ -386,6 +416,12 @@ impl Compiler<'_> {
         service: &Service,
         warnings: &mut Vec<String>,
     ) -> Result<Arc<ServiceHandler>, String> {
+        if provider == internal::PROVIDER {
+            let local = parent.strip_suffix("@internal").unwrap_or(parent);
+            return InternalService::from_name(local)
+                .map(|service| Arc::new(ServiceHandler::Internal(service)))
+                .ok_or_else(|| format!("{parent} is not a service of the gateway's own"));
+        }
         if let Some(lb) = &service.load_balancer {
             if lb.strategy() != "wrr" {
                 return Err(format!(
@@ -434,7 +470,7 @@ impl Compiler<'_> {
                 weights.push(server.weight() as u64);
             }
             return Ok(Arc::new(ServiceHandler::LoadBalancer(LoadBalancer {
-                schedule: SmoothWeightedSchedule::new(&weights),
+                schedule: self.schedule(parent, &weights),
                 servers,
                 pass_host_header: lb.pass_host_header(),
             })));
@@ -467,7 +503,7 @@ impl Compiler<'_> {
                 }
             }
             return Ok(Arc::new(ServiceHandler::Weighted {
-                schedule: SmoothWeightedSchedule::new(&weights),
+                schedule: self.schedule(parent, &weights),
                 children,
             }));
         }

@@ -1,13 +1,15 @@
 //! The compiled, immutable form of the dynamic configuration that requests are served from.
 
 pub mod compile;
+pub mod internal;
+pub mod registry;
 pub mod router_table;
 pub mod rule_cache;
 pub mod service;
 pub mod status;
 pub mod wrr;
 
-pub use compile::{compile, CompileContext};
+pub use compile::{compile, Carryover, CompileContext};
 pub use router_table::{Route, RouterTable};
 pub use rule_cache::RuleCache;
 pub use status::ConfigStatus;

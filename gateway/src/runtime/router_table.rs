@@ -17,6 +17,8 @@ pub struct Route {
     pub priority: i64,
     /// Where matching requests go.
     pub service: Arc<ServiceHandler>,
+    /// The service's qualified name (`api@file`), for logs.
+    pub service_name: String,
 }
 
 /// Routers of one entrypoint.
@@ -120,6 +122,7 @@ mod tests {
                 schedule: None,
                 pass_host_header: true,
             })),
+            service_name: "s@file".into(),
         })
     }
 

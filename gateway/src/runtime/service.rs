@@ -1,6 +1,7 @@
 //! Runtime services: load balancers over upstream servers and weighted services over
 //! other services, built once per configuration and shared by every request.
 
+use super::internal::InternalService;
 use super::wrr::SmoothWeightedSchedule;
 use crate::service::dial::{self, NamedServerDialer};
 use crate::service::idle_pool::ServerConnections;
@@ -200,8 +201,10 @@ pub enum ServiceHandler {
         /// The child services.
         children: Vec<Arc<ServiceHandler>>,
         /// Rotation over `children`; `None` when every weight is 0.
-        schedule: Option<SmoothWeightedSchedule>,
+        schedule: Option<Arc<SmoothWeightedSchedule>>,
     },
+    /// A service the gateway answers itself (`api@internal`).
+    Internal(InternalService),
 }
 
 /// A load balancer over upstream servers.
@@ -209,8 +212,9 @@ pub enum ServiceHandler {
 pub struct LoadBalancer {
     /// The servers with a positive weight.
     pub servers: Vec<Arc<Upstream>>,
-    /// Rotation over `servers`; `None` when there is no server.
-    pub schedule: Option<SmoothWeightedSchedule>,
+    /// Rotation over `servers`; `None` when there is no server. Kept across reloads that leave
+    /// the weights as they are.
+    pub schedule: Option<Arc<SmoothWeightedSchedule>>,
     /// `passHostHeader` (default true).
     pub pass_host_header: bool,
 }
@@ -225,7 +229,8 @@ pub struct Picked {
 }
 
 impl ServiceHandler {
-    /// Chooses the server for the next request; `None` means no server is available (503).
+    /// Chooses the server for the next request; `None` means no server is available (503),
+    /// as for an internal service reached through a `weighted` one.
     pub fn pick(&self) -> Option<Picked> {
         match self {
             ServiceHandler::LoadBalancer(lb) => {
@@ -238,6 +243,7 @@ impl ServiceHandler {
             ServiceHandler::Weighted { children, schedule } => {
                 children[schedule.as_ref()?.pick()].pick()
             }
+            ServiceHandler::Internal(_) => None,
         }
     }
 }

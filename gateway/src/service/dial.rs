@@ -10,11 +10,7 @@ use pingora::protocols::l4::stream::Stream;
 use pingora::{Error, ErrorType, Result};
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-/// At most one WARN per server for failed lookups in this time; the others are counted.
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
+use std::time::Duration;
 
 /// The address a named server's peer carries: never connected to (the dialer resolves the name),
 /// it only has to be the same for every peer of the server so that their connections pool
@@ -40,7 +36,6 @@ pub struct NamedServerDialer {
     /// `dialTimeout`, covering the lookup and the connect (as Go's `Dialer.Timeout`).
     timeout: Option<Duration>,
     resolver: &'static Resolver,
-    warnings: WarnLimiter,
 }
 
 impl NamedServerDialer {
@@ -51,28 +46,21 @@ impl NamedServerDialer {
             port,
             timeout,
             resolver: Resolver::system(),
-            warnings: WarnLimiter::default(),
         }
     }
 
     async fn dial(&self) -> Result<Stream> {
-        let address = match self.resolver.resolve(&self.host, self.port).await {
-            Ok(address) => address,
-            Err(e) => {
-                if let Some(suppressed) = self.warnings.allow() {
-                    tracing::warn!(
-                        server = %format_args!("{}:{}", self.host, self.port),
-                        error = %e,
-                        suppressed,
-                        "cannot resolve the server's host name: its requests get 502 until it resolves"
-                    );
-                }
-                return Error::e_explain(
+        // The failure is the request's: a 502, logged at WARN with the error by the proxy.
+        let address = self
+            .resolver
+            .resolve(&self.host, self.port)
+            .await
+            .map_err(|e| {
+                Error::explain(
                     ErrorType::ConnectError,
                     format!("cannot resolve {:?}: {e}", self.host),
-                );
-            }
-        };
+                )
+            })?;
         let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| {
             let kind = match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => ErrorType::ConnectRefused,
@@ -106,60 +94,9 @@ impl L4Connect for NamedServerDialer {
     }
 }
 
-/// Lets one message through per [`WARN_INTERVAL`] and counts the ones it holds back.
-#[derive(Debug)]
-struct WarnLimiter {
-    start: Instant,
-    /// Milliseconds since `start` of the last message let through, plus one (0: never).
-    last: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl Default for WarnLimiter {
-    fn default() -> Self {
-        Self {
-            start: Instant::now(),
-            last: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-}
-
-impl WarnLimiter {
-    /// `Some(held back since the last one)` when a message may be written now.
-    fn allow(&self) -> Option<u64> {
-        let now = self.start.elapsed().as_millis() as u64 + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= WARN_INTERVAL.as_millis() as u64;
-        if due
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_warning_per_interval() {
-        let limiter = WarnLimiter::default();
-        assert_eq!(limiter.allow(), Some(0));
-        assert_eq!(limiter.allow(), None);
-        assert_eq!(limiter.allow(), None);
-        // Pretend the last message was written an interval ago.
-        limiter.last.store(1, Ordering::Relaxed);
-        let start = limiter.start - WARN_INTERVAL;
-        let limiter = WarnLimiter { start, ..limiter };
-        assert_eq!(limiter.allow(), Some(2), "the two held back are reported");
-    }
 
     #[test]
     fn named_servers_pool_apart() {

@@ -6,6 +6,8 @@
 //! some files.
 #![allow(dead_code)]
 
+pub mod consul;
+
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -147,12 +149,17 @@ fn kill_and_wait(child: &mut Child) {
 
 /// Sends SIGTERM to `pid` with the `kill` command.
 pub fn sigterm(pid: u32) {
+    send_signal(pid, "TERM");
+}
+
+/// Sends the signal `name` (`TERM`, `INT`) to `pid` with the `kill` command.
+pub fn send_signal(pid: u32, name: &str) {
     let status = Command::new("kill")
-        .arg("-TERM")
+        .arg(format!("-{name}"))
         .arg(pid.to_string())
         .status()
         .expect("run kill");
-    assert!(status.success(), "kill -TERM {pid} failed");
+    assert!(status.success(), "kill -{name} {pid} failed");
 }
 
 /// An echo backend: `gateway whoami --address=127.0.0.1:PORT --name=NAME`, killed on drop.
@@ -208,12 +215,15 @@ pub struct GatewayBuilder {
     dir: TempDir,
     /// (name, port, extra YAML lines under the entrypoint).
     entry_points: Vec<(String, u16, String)>,
+    /// Entrypoints listening on `:port` (every interface) instead of `127.0.0.1:port`.
+    all_interfaces: Vec<String>,
     provider: Provider,
     extra_static: String,
     args: Vec<String>,
     log_level: Option<String>,
     raw_static: Option<(String, String)>,
     wait_ports: Vec<u16>,
+    envs: Vec<(String, String)>,
 }
 
 impl GatewayBuilder {
@@ -223,6 +233,12 @@ impl GatewayBuilder {
         self.entry_points
             .push((name.to_string(), free_port(), extra.to_string()));
         self
+    }
+
+    /// Like [`Self::entry_point`], listening on `:port`: every interface, IPv6 and IPv4.
+    pub fn entry_point_on_all_interfaces(mut self, name: &str, extra: &str) -> Self {
+        self.all_interfaces.push(name.to_string());
+        self.entry_point(name, extra)
     }
 
     /// The content of `dynamic.yml` (`providers.file.filename`).
@@ -257,6 +273,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// An environment variable of the gateway process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// Writes this static file (name relative to the temp dir; `{dir}` in `content` is
     /// replaced with the temp dir path) and passes `--configFile` to it instead of the
     /// generated one. The dynamic provider file (`{dir}/dynamic.yml`) is still written.
@@ -275,7 +297,12 @@ impl GatewayBuilder {
     fn static_yaml(&self) -> String {
         let mut yaml = String::from("entryPoints:\n");
         for (name, port, extra) in &self.entry_points {
-            let _ = writeln!(yaml, "  {name}:\n    address: 127.0.0.1:{port}");
+            let host = if self.all_interfaces.contains(name) {
+                ""
+            } else {
+                "127.0.0.1"
+            };
+            let _ = writeln!(yaml, "  {name}:\n    address: \"{host}:{port}\"");
             let has_transport = extra
                 .lines()
                 .any(|l| l.trim_start().starts_with("transport:"));
@@ -300,7 +327,9 @@ impl GatewayBuilder {
                 );
             }
         }
-        yaml.push_str("ping: {}\n");
+        if !self.extra_static.lines().any(|l| l.starts_with("ping:")) {
+            yaml.push_str("ping: {}\n");
+        }
         yaml.push_str(&self.extra_static);
         yaml
     }
@@ -347,6 +376,7 @@ impl GatewayBuilder {
         }
         command
             .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             // Plain log lines (no ANSI colours) for the stderr assertions.
             .env("NO_COLOR", "1")
@@ -434,12 +464,14 @@ impl Gateway {
         GatewayBuilder {
             dir: TempDir::new("gw"),
             entry_points: Vec::new(),
+            all_interfaces: Vec::new(),
             provider: Provider::File(String::new()),
             extra_static: String::new(),
             args: Vec::new(),
             log_level: Some("INFO".into()),
             raw_static: None,
             wait_ports: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
@@ -516,6 +548,11 @@ impl Gateway {
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         sigterm(self.child.id());
+    }
+
+    /// Sends SIGINT.
+    pub fn interrupt(&self) {
+        send_signal(self.child.id(), "INT");
     }
 
     /// Waits for the process to exit, up to `timeout`.

@@ -36,6 +36,18 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+/// Headers that frame the message or carry its authority: a `Connection` token naming one is
+/// ignored, as it is in Go (which keeps them out of the header map), so `Connection:
+/// content-length` can neither unframe a body nor `Connection: host` drop the host.
+const NEVER_NOMINATED: [HeaderName; 3] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::HOST,
+];
+
+/// The most `Connection` tokens a request may carry; more is answered 400.
+pub const MAX_CONNECTION_TOKENS: usize = 64;
+
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
@@ -192,6 +204,9 @@ impl ForwardedPolicy {
             let Ok(name) = HeaderName::try_from(token.as_str()) else {
                 continue;
             };
+            if NEVER_NOMINATED.contains(&name) {
+                continue;
+            }
             if self.keep_connection_headers.contains(&name) {
                 kept.push(token);
                 continue;
@@ -229,7 +244,8 @@ pub fn prepare_upstream(
         req.remove_header(&name);
     }
     if te_trailers {
-        let _ = req.insert_header(header::TE, "trailers");
+        // Spelled as Go's canonical header name, as Traefik sends it.
+        let _ = req.insert_header("Te", "trailers");
     }
     if let Some(protocol) = upgrade {
         let _ = req.insert_header(header::CONNECTION, "Upgrade");
@@ -272,7 +288,11 @@ fn hop_by_hop_present(headers: &http::HeaderMap) -> Vec<HeaderName> {
     if present.contains(&header::CONNECTION) {
         let nominated: Vec<HeaderName> = connection_tokens(headers)
             .filter_map(|t| HeaderName::try_from(t).ok())
-            .filter(|name| headers.contains_key(name) && !present.contains(name))
+            .filter(|name| {
+                headers.contains_key(name)
+                    && !present.contains(name)
+                    && !NEVER_NOMINATED.contains(name)
+            })
             .collect();
         present.extend(nominated);
     }
@@ -285,6 +305,14 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
         .authority()
         .map(|a| a.as_str())
         .or_else(|| header_str(req, &header::HOST))
+}
+
+/// Whether the request names more `Connection` tokens than [`MAX_CONNECTION_TOKENS`].
+pub fn too_many_connection_tokens(req: &RequestHeader) -> bool {
+    req.headers.contains_key(header::CONNECTION)
+        && connection_tokens(&req.headers)
+            .nth(MAX_CONNECTION_TOKENS)
+            .is_some()
 }
 
 fn connection_tokens(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {

@@ -122,6 +122,52 @@ fn connection_named_headers_are_removed_except_managed_and_kept() {
 }
 
 #[test]
+fn framing_and_host_headers_are_never_removed_through_connection() {
+    let mut req = request(&[
+        (
+            "Connection",
+            "content-length, Transfer-Encoding, host, X-Gone",
+        ),
+        ("Content-Length", "5"),
+        ("Host", "a.test"),
+        ("X-Gone", "1"),
+    ]);
+    policy(ForwardedHeaders::default()).rewrite_incoming(&mut req, CLIENT, false);
+    assert_eq!(get(&req, "content-length"), Some("5"));
+    assert_eq!(get(&req, "host"), Some("a.test"));
+    assert_eq!(get(&req, "x-gone"), None);
+    let mut req = request(&[
+        ("Connection", "content-length, host"),
+        ("Content-Length", "5"),
+        ("Host", "a.test"),
+    ]);
+    prepare_upstream(&mut req, CLIENT, false);
+    assert_eq!(get(&req, "content-length"), Some("5"));
+    assert_eq!(get(&req, "host"), Some("a.test"));
+}
+
+#[test]
+fn connection_tokens_are_capped() {
+    let tokens = |n: usize| {
+        (0..n)
+            .map(|i| format!("x-{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let at_cap = tokens(MAX_CONNECTION_TOKENS);
+    assert!(!too_many_connection_tokens(&request(&[(
+        "Connection",
+        &at_cap
+    )])));
+    let over = tokens(MAX_CONNECTION_TOKENS + 1);
+    assert!(too_many_connection_tokens(&request(&[(
+        "Connection",
+        &over
+    )])));
+    assert!(!too_many_connection_tokens(&request(&[])));
+}
+
+#[test]
 fn scheme_headers_on_request() {
     let mut req = request(&[]);
     policy(ForwardedHeaders {

@@ -14,7 +14,7 @@ fn compile_yaml(yaml: &str) -> Snapshot {
     compile(
         &context,
         &[("file".into(), Arc::new(decoded))],
-        &mut crate::runtime::RuleCache::default(),
+        &mut crate::runtime::Carryover::default(),
     )
 }
 
@@ -176,5 +176,63 @@ fn a_server_whose_name_does_not_resolve_keeps_its_service() {
     assert_eq!(
         object(&snapshot, ObjectKind::Service, "s@file").status,
         "enabled"
+    );
+}
+
+#[test]
+fn round_robin_continues_across_a_reload_that_leaves_its_service_alone() {
+    let context = CompileContext {
+        entry_points: vec!["web".into()],
+        default_entry_points: vec!["web".into()],
+    };
+    let config = |other_rule: &str| {
+        let yaml = format!(
+            "http:
+  routers:
+    r: {{rule: Path(`/`), service: s}}
+    other: {{rule: Path(`{other_rule}`), service: s}}
+  services:
+    s: {{loadBalancer: {{servers: [{{url: 'http://127.0.0.1:1'}}, {{url: 'http://127.0.0.1:2'}}]}}}}
+"
+        );
+        vec![(
+            "file".to_string(),
+            Arc::new(decode_dynamic(&from_yaml_str(&yaml).unwrap(), "dyn.yml")),
+        )]
+    };
+    let pick = |snapshot: &Snapshot| {
+        let headers = http::HeaderMap::new();
+        let view = control::rule::RequestView {
+            host: "",
+            method: &http::Method::GET,
+            path: "/",
+            query: "",
+            headers: &headers,
+            client_ip: None,
+        };
+        let route = snapshot.table(0).unwrap().find(&view).unwrap();
+        route.service.pick().unwrap().upstream.url.clone()
+    };
+    let mut carryover = crate::runtime::Carryover::default();
+    let before = compile(&context, &config("/a"), &mut carryover);
+    assert_eq!(pick(&before), "http://127.0.0.1:1");
+    let after = compile(&context, &config("/b"), &mut carryover);
+    assert_eq!(pick(&after), "http://127.0.0.1:2", "the rotation went on");
+    let changed_weights = "http:
+  routers:
+    r: {rule: Path(`/`), service: s}
+  services:
+    s: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1', weight: 2}, {url: 'http://127.0.0.1:2'}]}}
+";
+    let decoded = decode_dynamic(&from_yaml_str(changed_weights).unwrap(), "dyn.yml");
+    let reweighted = compile(
+        &context,
+        &[("file".into(), Arc::new(decoded))],
+        &mut carryover,
+    );
+    assert_eq!(
+        pick(&reweighted),
+        "http://127.0.0.1:1",
+        "new weights start afresh"
     );
 }
