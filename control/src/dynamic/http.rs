@@ -501,14 +501,6 @@ pub struct ServersTransport {
 }
 
 impl ServersTransport {
-    /// Idle connections per host; unset or 0 means 200 (Traefik's default transport value).
-    pub fn max_idle_conns_per_host(&self) -> i64 {
-        match self.max_idle_conns_per_host {
-            None | Some(0) => 200,
-            Some(n) => n,
-        }
-    }
-
     /// The forwarding timeouts, or all defaults when the section is absent.
     pub fn forwarding_timeouts(&self) -> ForwardingTimeouts {
         self.forwarding_timeouts.clone().unwrap_or_default()

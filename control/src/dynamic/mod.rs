@@ -355,7 +355,6 @@ tls:
         assert_eq!(tr.root_cas, ["/ca.pem"]);
         assert_eq!(tr.disable_http2, Some(true));
         assert_eq!(tr.peer_cert_uri.as_deref(), Some("spiffe://x"));
-        assert_eq!(tr.max_idle_conns_per_host(), 200);
         let timeouts = tr.forwarding_timeouts();
         assert_eq!(timeouts.dial_timeout(), GoDuration::from_secs(30));
         assert_eq!(timeouts.idle_conn_timeout(), GoDuration::from_secs(90));
