@@ -91,33 +91,10 @@ fn connection_cannot_unframe_a_body() {
 #[test]
 fn connection_cannot_remove_host() {
     let (a, other) = (RecordingBackend::start(), RecordingBackend::start());
-    let gw = Gateway::start(&format!(
-        r#"
-http:
-  routers:
-    a:
-      rule: Host(`a.test`)
-      service: a
-    other:
-      rule: PathPrefix(`/`)
-      priority: 1
-      service: other
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: {}
-    other:
-      loadBalancer:
-        servers:
-          - url: {}
-"#,
-        a.url(),
-        other.url()
-    ));
+    let gw = Gateway::start(&host_routed(&a, &other));
     let answer = exchange(
         gw.web(),
-        b"GET /x HTTP/1.1\r\nHost: a.test\r\nConnection: close, host\r\n\r\n",
+        b"GET /x HTTP/1.1\r\nHost: example.com\r\nConnection: close, host\r\n\r\n",
     );
     assert!(
         text(&answer).starts_with("HTTP/1.1 200"),
@@ -127,7 +104,7 @@ http:
     let requests = settled_requests(&a, 1);
     assert_eq!(requests.len(), 1, "routed on the Host header");
     assert!(
-        requests[0].contains("\r\nHost: a.test\r\n"),
+        requests[0].contains("\r\nHost: example.com\r\n"),
         "{}",
         requests[0]
     );
