@@ -1,0 +1,156 @@
+//! Router-index keys: conditions on the host and path that a request must meet for a rule
+//! to match it, so that the gateway tries only the routers whose conditions a request meets.
+
+use std::collections::HashSet;
+
+use super::expr::Expr;
+use super::host_keys;
+use super::literals;
+use super::matcher::Matcher;
+
+/// The part of the request an [`IndexKey`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// [`super::RequestView::host`] (normalized: no ASCII uppercase).
+    Host,
+    /// [`super::RequestView::path`].
+    Path,
+}
+
+/// A condition a request must meet for a rule to match; see [`super::Rule::index_keys`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IndexKey {
+    /// The field is exactly this text (a host: lowercase, without a trailing dot).
+    Exact(Field, String),
+    /// From ``Host(`*.example.com`)``, stored as `example.com`: the host is one label
+    /// without dots (Traefik also accepts an empty one), a dot, then this suffix.
+    HostWildcard(String),
+    /// The field starts with these bytes.
+    Prefix(Field, Vec<u8>),
+    /// The field ends with these bytes.
+    Suffix(Field, Vec<u8>),
+    /// The field contains these bytes.
+    Contains(Field, Vec<u8>),
+    /// The field matches this regular expression (in the `regex` crate's syntax, translated
+    /// from Go's): a `HostRegexp` or `PathRegexp` that requires no literal text.
+    Regex(Field, String),
+}
+
+impl IndexKey {
+    /// Whether a request with this (normalized) host and path meets the condition.
+    ///
+    /// The gateway evaluates keys in bulk (hash lookups, one substring automaton, regex
+    /// sets); this is the reference they must agree with. A [`IndexKey::Regex`] is compiled
+    /// on every call.
+    pub fn admits(&self, host: &str, path: &str) -> bool {
+        let field = |field: &Field| match field {
+            Field::Host => host.as_bytes(),
+            Field::Path => path.as_bytes(),
+        };
+        match self {
+            IndexKey::Exact(f, text) => field(f) == text.as_bytes(),
+            IndexKey::HostWildcard(suffix) => host_keys::wildcard_admits(suffix, host),
+            IndexKey::Prefix(f, bytes) => field(f).starts_with(bytes),
+            IndexKey::Suffix(f, bytes) => field(f).ends_with(bytes),
+            IndexKey::Contains(f, bytes) => {
+                bytes.is_empty() || field(f).windows(bytes.len()).any(|w| w == bytes.as_slice())
+            }
+            IndexKey::Regex(f, pattern) => {
+                let text = match f {
+                    Field::Host => host,
+                    Field::Path => path,
+                };
+                regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text))
+            }
+        }
+    }
+
+    /// How little the key lets through, lower is better: exact texts and host wildcards (one
+    /// lookup each), then prefixes and suffixes, substrings, regexps, and last one-byte
+    /// literals (such as ``PathPrefix(`/`)``, which every path meets).
+    fn tier(&self) -> u8 {
+        let literal = |bytes: &[u8], tier| if bytes.len() > 1 { tier } else { 4 };
+        match self {
+            IndexKey::Exact(..) | IndexKey::HostWildcard(_) => 0,
+            IndexKey::Prefix(_, bytes) | IndexKey::Suffix(_, bytes) => literal(bytes, 1),
+            IndexKey::Contains(_, bytes) => literal(bytes, 2),
+            IndexKey::Regex(..) => 3,
+        }
+    }
+
+    /// The field the key looks at.
+    fn field(&self) -> Field {
+        match self {
+            IndexKey::HostWildcard(_) => Field::Host,
+            IndexKey::Exact(f, _)
+            | IndexKey::Prefix(f, _)
+            | IndexKey::Suffix(f, _)
+            | IndexKey::Contains(f, _)
+            | IndexKey::Regex(f, _) => *f,
+        }
+    }
+}
+
+/// Keys of one matcher; `None` when it constrains neither host nor path.
+fn of_matcher(matcher: &Matcher) -> Option<Vec<IndexKey>> {
+    match matcher {
+        Matcher::Host(host) => Some(vec![IndexKey::Exact(Field::Host, host.clone())]),
+        Matcher::HostWildcard(rest) => {
+            if rest.is_empty() {
+                // `*.` matches any single-label host: not expressible as a key.
+                None
+            } else if let Some(suffix) = rest.strip_prefix('.') {
+                Some(vec![IndexKey::HostWildcard(suffix.to_owned())])
+            } else {
+                // `*foo.com`: the first label can only be replaced by `*` before a dot,
+                // so this pattern never matches anything.
+                Some(Vec::new())
+            }
+        }
+        Matcher::HostRegexp(regex) => Some(literals::keys(regex.as_str(), Field::Host)),
+        Matcher::Path(path) => Some(vec![IndexKey::Exact(Field::Path, path.clone())]),
+        Matcher::PathPrefix(prefix) => Some(vec![IndexKey::Prefix(
+            Field::Path,
+            prefix.as_bytes().to_vec(),
+        )]),
+        Matcher::PathRegexp(regex) => Some(literals::keys(regex.as_str(), Field::Path)),
+        _ => None,
+    }
+}
+
+/// Keys of an expression (a disjunction: a matching request meets at least one). `&&` takes
+/// the most selective constrained operand, `||` the union when every operand is
+/// constrained, `!` gives up.
+pub(crate) fn of_expr(expr: &Expr) -> Option<Vec<IndexKey>> {
+    match expr {
+        Expr::Leaf(matcher) => of_matcher(matcher),
+        Expr::Not(_) => None,
+        Expr::And(operands) => operands
+            .iter()
+            .filter_map(of_expr)
+            .min_by_key(|keys| selectivity(keys)),
+        Expr::Or(operands) => {
+            let mut keys: Vec<IndexKey> = Vec::new();
+            let mut seen = HashSet::new();
+            for operand in operands {
+                for key in of_expr(operand)? {
+                    if seen.insert(key.clone()) {
+                        keys.push(key);
+                    }
+                }
+            }
+            Some(keys)
+        }
+    }
+}
+
+/// Orders alternative key sets, best first: by their weakest key, host keys before path
+/// keys (hosts usually tell routers apart, paths are often shared), then fewer keys.
+fn selectivity(keys: &[IndexKey]) -> (u8, bool, usize) {
+    let weakest = keys.iter().map(IndexKey::tier).max().unwrap_or(0);
+    let any_path = keys.iter().any(|key| key.field() == Field::Path);
+    (weakest, any_path, keys.len())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! What a `HostRegexp` or `PathRegexp` pattern requires of the text it matches, as index keys:
+//! the exact texts, prefixes, suffixes or substrings every match must have.
+//!
+//! Literals come from `regex-syntax`'s extractor, whose contract is that every match of a
+//! pattern starts (prefix extraction) or ends (suffix extraction) with one of the literals of
+//! a finite sequence, an "exact" literal being a whole match. Anchors turn that into
+//! conditions on the whole request field: a pattern anchored with `^` (or `\A`) only matches
+//! at the start of the field, so the field starts with one of its prefix literals; one
+//! anchored at both ends with only exact literals matches nothing but those texts. Without
+//! anchors every literal is still a substring of the field. Look-around assertions count as
+//! empty for the extractor, which can only make the conditions wider, never wrong.
+
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange};
+use regex_syntax::hir::{Hir, HirKind, Look};
+
+use super::index_keys::{Field, IndexKey};
+
+/// The keys of a pattern (a disjunction: every match of `pattern` against `field` is admitted
+/// by one of them). `pattern` is in the `regex` crate's syntax, as the matcher compiled it.
+/// An empty list means the pattern can never match the field.
+pub(crate) fn keys(pattern: &str, field: Field) -> Vec<IndexKey> {
+    let regex_key = || vec![IndexKey::Regex(field, pattern.to_owned())];
+    let Ok(mut hir) = regex_syntax::Parser::new().parse(pattern) else {
+        return regex_key();
+    };
+    if field == Field::Host {
+        // Request hosts are normalized to lowercase: drop what could only match uppercase
+        // ASCII, so that `(?i)` patterns yield one literal instead of every case variant.
+        hir = without_ascii_uppercase(hir);
+    }
+    let properties = hir.properties();
+    let start = properties.look_set_prefix().contains(Look::Start);
+    let end = properties.look_set_suffix().contains(Look::End);
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    if prefixes.is_empty() {
+        // The extractor's way of saying that the pattern matches nothing.
+        return Vec::new();
+    }
+    if start && end && prefixes.is_exact() {
+        // Only the texts themselves can match (a literal that is not UTF-8 never equals a
+        // field, which is a `str`).
+        return literals(&prefixes)
+            .filter_map(|literal| String::from_utf8(literal.to_vec()).ok())
+            .map(|text| IndexKey::Exact(field, text))
+            .collect();
+    }
+    let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    // (literals, anchored, suffixes?)
+    let candidates = [(prefixes, start, false), (suffixes, end, true)];
+    // A sequence that is infinite or holds an empty literal requires nothing. Of the others,
+    // an anchored one is best (a lookup, not a substring search), then the one whose shortest
+    // literal is longest, then the side that tells fields apart most often: the end of a
+    // host (its domain), the start of a path.
+    let best = candidates
+        .into_iter()
+        .filter(|(seq, _, _)| seq.min_literal_len().is_some_and(|len| len > 0))
+        .max_by_key(|(seq, anchored, suffix)| {
+            (
+                *anchored,
+                seq.min_literal_len(),
+                *suffix == (field == Field::Host),
+            )
+        });
+    let Some((seq, anchored, suffix)) = best else {
+        return regex_key();
+    };
+    let make = match (anchored, suffix) {
+        (false, _) => IndexKey::Contains,
+        (true, false) => IndexKey::Prefix,
+        (true, true) => IndexKey::Suffix,
+    };
+    literals(&seq)
+        .map(|literal| make(field, literal.to_vec()))
+        .collect()
+}
+
+/// The literals of a finite sequence, without repeats.
+fn literals(seq: &Seq) -> impl Iterator<Item = &[u8]> {
+    let all = seq.literals().unwrap_or(&[]);
+    all.iter()
+        .enumerate()
+        .filter(move |(i, literal)| {
+            !all[..*i]
+                .iter()
+                .any(|seen| seen.as_bytes() == literal.as_bytes())
+        })
+        .map(|(_, literal)| literal.as_bytes())
+}
+
+/// `hir` restricted to texts without ASCII uppercase letters.
+fn without_ascii_uppercase(hir: Hir) -> Hir {
+    match hir.into_kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(literal) if literal.0.iter().any(u8::is_ascii_uppercase) => Hir::fail(),
+        HirKind::Literal(literal) => Hir::literal(literal.0),
+        HirKind::Class(Class::Unicode(mut class)) => {
+            class.difference(&ClassUnicode::new([ClassUnicodeRange::new('A', 'Z')]));
+            Hir::class(Class::Unicode(class))
+        }
+        HirKind::Class(Class::Bytes(mut class)) => {
+            class.difference(&ClassBytes::new([ClassBytesRange::new(b'A', b'Z')]));
+            Hir::class(Class::Bytes(class))
+        }
+        HirKind::Look(look) => Hir::look(look),
+        HirKind::Repetition(mut repetition) => {
+            repetition.sub = Box::new(without_ascii_uppercase(*repetition.sub));
+            Hir::repetition(repetition)
+        }
+        HirKind::Capture(mut capture) => {
+            capture.sub = Box::new(without_ascii_uppercase(*capture.sub));
+            Hir::capture(capture)
+        }
+        HirKind::Concat(subs) => {
+            Hir::concat(subs.into_iter().map(without_ascii_uppercase).collect())
+        }
+        HirKind::Alternation(subs) => {
+            Hir::alternation(subs.into_iter().map(without_ascii_uppercase).collect())
+        }
+    }
+}
