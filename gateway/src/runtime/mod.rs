@@ -1,6 +1,7 @@
 //! The compiled, immutable form of the dynamic configuration that requests are served from.
 
 pub mod compile;
+mod router_index;
 pub mod router_table;
 pub mod rule_cache;
 pub mod service;
