@@ -16,13 +16,17 @@ use regex_syntax::hir::{Hir, HirKind, Look};
 
 use super::index_keys::{Field, IndexKey};
 
+/// Shortest literal worth a key: shorter ones (often the expansion of a class, such as the
+/// digits `[0-9]` gives) are shared by too many texts to tell routers apart, and the pattern
+/// is better served by a regexp set.
+const MIN_LITERAL: usize = 3;
+
 /// The keys of a pattern (a disjunction: every match of `pattern` against `field` is admitted
 /// by one of them). `pattern` is in the `regex` crate's syntax, as the matcher compiled it.
 /// An empty list means the pattern can never match the field.
 pub(crate) fn keys(pattern: &str, field: Field) -> Vec<IndexKey> {
-    let regex_key = || vec![IndexKey::Regex(field, pattern.to_owned())];
     let Ok(mut hir) = regex_syntax::Parser::new().parse(pattern) else {
-        return regex_key();
+        return vec![IndexKey::Regex(field, pattern.to_owned())];
     };
     if field == Field::Host {
         // Request hosts are normalized to lowercase: drop what could only match uppercase
@@ -46,33 +50,29 @@ pub(crate) fn keys(pattern: &str, field: Field) -> Vec<IndexKey> {
             .collect();
     }
     let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
-    // (literals, anchored, suffixes?)
-    let candidates = [(prefixes, start, false), (suffixes, end, true)];
-    // A sequence that is infinite or holds an empty literal requires nothing. Of the others,
-    // an anchored one is best (a lookup, not a substring search), then the one whose shortest
-    // literal is longest, then the side that tells fields apart most often: the end of a
-    // host (its domain), the start of a path.
-    let best = candidates
+    let usable = |seq: &Seq| seq.min_literal_len().is_some_and(|len| len >= MIN_LITERAL);
+    let keys = |seq: &Seq, make: fn(Field, Vec<u8>) -> IndexKey| -> Vec<IndexKey> {
+        literals(seq)
+            .map(|literal| make(field, literal.to_vec()))
+            .collect()
+    };
+    // Anchored literals are looked up, substrings searched for. The start is preferred to
+    // the end: hosts of one configuration tend to differ in their first labels and share
+    // their domain, paths tend to differ at the start.
+    if start && usable(&prefixes) {
+        return keys(&prefixes, IndexKey::Prefix);
+    }
+    if end && usable(&suffixes) {
+        return keys(&suffixes, IndexKey::Suffix);
+    }
+    let substrings = [prefixes, suffixes]
         .into_iter()
-        .filter(|(seq, _, _)| seq.min_literal_len().is_some_and(|len| len > 0))
-        .max_by_key(|(seq, anchored, suffix)| {
-            (
-                *anchored,
-                seq.min_literal_len(),
-                *suffix == (field == Field::Host),
-            )
-        });
-    let Some((seq, anchored, suffix)) = best else {
-        return regex_key();
-    };
-    let make = match (anchored, suffix) {
-        (false, _) => IndexKey::Contains,
-        (true, false) => IndexKey::Prefix,
-        (true, true) => IndexKey::Suffix,
-    };
-    literals(&seq)
-        .map(|literal| make(field, literal.to_vec()))
-        .collect()
+        .filter(usable)
+        .max_by_key(Seq::min_literal_len);
+    match substrings {
+        Some(seq) => keys(&seq, IndexKey::Contains),
+        None => vec![IndexKey::Regex(field, pattern.to_owned())],
+    }
 }
 
 /// The literals of a finite sequence, without repeats.

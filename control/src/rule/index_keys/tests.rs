@@ -100,8 +100,17 @@ fn regexp_shapes() {
         ),
         // `(?m)^` is not an anchor at the start of the text.
         (
-            host_regexp(r"(?m)^ab$"),
-            bytes(IndexKey::Contains, Field::Host, &["ab"]),
+            host_regexp(r"(?m)^abc$"),
+            bytes(IndexKey::Contains, Field::Host, &["abc"]),
+        ),
+        // Prefixes before suffixes; literals shorter than 3 bytes are not worth a key.
+        (
+            host_regexp(r"^svc1-[a-z]+\.example\.com$"),
+            bytes(IndexKey::Prefix, Field::Host, &["svc1-"]),
+        ),
+        (
+            host_regexp(r"^[a-z]{3}[0-9]{4}$"),
+            vec![IndexKey::Regex(Field::Host, r"^[a-z]{3}[0-9]{4}$".into())],
         ),
         (
             host_regexp(r"^.*$"),
