@@ -125,10 +125,32 @@ pub(crate) fn of_expr(expr: &Expr) -> Option<Vec<IndexKey>> {
     match expr {
         Expr::Leaf(matcher) => of_matcher(matcher),
         Expr::Not(_) => None,
-        Expr::And(operands) => operands
-            .iter()
-            .filter_map(of_expr)
-            .min_by_key(|keys| selectivity(keys)),
+        Expr::And(operands) => {
+            // Analysing a regexp costs a sixth of compiling it: operands with one come last,
+            // and are skipped once another operand gives exact hosts (which they could only
+            // match, not beat by much).
+            let (plain, with_regexp): (Vec<&Expr>, Vec<&Expr>) = operands
+                .iter()
+                .partition(|operand| !mentions_regexp(operand));
+            let mut best = plain
+                .into_iter()
+                .filter_map(of_expr)
+                .min_by_key(|k| selectivity(k));
+            for operand in with_regexp {
+                if best.as_ref().is_some_and(|keys| exact_hosts(keys)) {
+                    break;
+                }
+                if let Some(keys) = of_expr(operand) {
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| selectivity(&keys) < selectivity(b))
+                    {
+                        best = Some(keys);
+                    }
+                }
+            }
+            best
+        }
         Expr::Or(operands) => {
             let mut keys: Vec<IndexKey> = Vec::new();
             let mut seen = HashSet::new();
@@ -142,6 +164,25 @@ pub(crate) fn of_expr(expr: &Expr) -> Option<Vec<IndexKey>> {
             Some(keys)
         }
     }
+}
+
+/// Whether a `HostRegexp` or `PathRegexp` would be analysed for the keys of `expr`.
+fn mentions_regexp(expr: &Expr) -> bool {
+    match expr {
+        Expr::Leaf(matcher) => matches!(matcher, Matcher::HostRegexp(_) | Matcher::PathRegexp(_)),
+        Expr::Not(_) => false,
+        Expr::And(operands) | Expr::Or(operands) => operands.iter().any(mentions_regexp),
+    }
+}
+
+/// Whether every key is an exact host or a host wildcard.
+fn exact_hosts(keys: &[IndexKey]) -> bool {
+    keys.iter().all(|key| {
+        matches!(
+            key,
+            IndexKey::Exact(Field::Host, _) | IndexKey::HostWildcard(_)
+        )
+    })
 }
 
 /// Orders alternative key sets, best first: by their weakest key, host keys before path

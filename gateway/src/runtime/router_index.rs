@@ -240,6 +240,11 @@ impl RouterIndex {
                 if chunk.first >= *best {
                     break;
                 }
+                // `is_match` stops at the first match and allocates nothing: most chunks
+                // match nothing, so only the others pay for the set of matching patterns.
+                if !chunk.set.is_match(text) {
+                    continue;
+                }
                 for pattern in chunk.set.matches(text).iter() {
                     lower_to_first_match(routes, &chunk.ranks[pattern], request, best);
                 }

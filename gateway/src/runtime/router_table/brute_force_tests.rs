@@ -283,3 +283,47 @@ fn regexp_and_path_routers_are_keyed() {
     );
     assert_eq!(find("nothing", "/", &Method::GET), None);
 }
+
+#[test]
+fn regexp_sets_of_several_chunks_keep_rank_order() {
+    let mut rng = Rng(42);
+    let routes: Vec<_> = (0..300)
+        .map(|i| {
+            let method = ["GET", "POST"][rng.below(2)];
+            let rule = format!(
+                "HostRegexp(`^[a-z]{{1,{}}}[0-9]*$`) && Method(`{method}`)",
+                i + 1
+            );
+            route(&format!("r{i}"), &rule, Some([1, 2, 3][rng.below(3)]))
+        })
+        .collect();
+    assert!(routes.iter().all(|route| matches!(
+        route.rule.index_keys(),
+        Some([IndexKey::Regex(Field::Host, _)])
+    )));
+    let table = RouterTable::new(routes.clone());
+    let headers = HeaderMap::new();
+    let mut found = 0;
+    for letters in [1, 5, 64, 130, 200, 299, 300, 301] {
+        for method in [Method::GET, Method::POST] {
+            let host = "q".repeat(letters) + "42";
+            let view = RequestView {
+                host: &host,
+                method: &method,
+                path: "/",
+                query: "",
+                headers: &headers,
+                client_ip: None,
+            };
+            let expected = brute_force(&routes, &view);
+            assert_eq!(
+                table.find(&view).map(|r| r.name.as_str()),
+                expected,
+                "{letters} {method}"
+            );
+            found += usize::from(expected.is_some());
+        }
+    }
+    // Short hosts match routers of every chunk (both methods); 301 letters match none.
+    assert!((10..16).contains(&found), "{found} matches");
+}
