@@ -33,9 +33,12 @@ pub fn rule(set: RouterSet, i: usize) -> String {
     }
 }
 
-/// Letters and digits in the hosts of router `i` of [`RouterSet::RegexpNoLiteral`].
+/// Letters and digits in the hosts of router `i` (below 10 000) of
+/// [`RouterSet::RegexpNoLiteral`]. They shrink as `i` grows, so that the last router has the
+/// shortest rule and the greatest name among its equals: it is tried last.
 fn no_literal_shape(i: usize) -> (usize, usize) {
-    (i / 100 + 1, i % 100 + 1)
+    assert!(i < 10_000, "at most 10 000 routers");
+    (109 - i / 100, 109 - i % 100)
 }
 
 /// A request (host, path) that router `i` of `set` matches and no router after it in that
