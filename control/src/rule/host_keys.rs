@@ -35,8 +35,8 @@ pub(crate) fn of_index_keys(keys: Option<&[IndexKey]>) -> Option<Vec<HostKey>> {
     keys?
         .iter()
         .map(|key| match key {
-            IndexKey::Exact(Field::Host, host) => Some(HostKey::Exact(host.clone())),
-            IndexKey::HostWildcard(suffix) => Some(HostKey::Wildcard(suffix.clone())),
+            IndexKey::Exact(Field::Host, host) => Some(HostKey::Exact(host.to_string())),
+            IndexKey::HostWildcard(suffix) => Some(HostKey::Wildcard(suffix.to_string())),
             _ => None,
         })
         .collect()

@@ -2,6 +2,7 @@
 //! to match it, so that the gateway tries only the routers whose conditions a request meets.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::expr::Expr;
 use super::host_keys;
@@ -18,22 +19,25 @@ pub enum Field {
 }
 
 /// A condition a request must meet for a rule to match; see [`super::Rule::index_keys`].
+///
+/// Texts are reference counted: the gateway files every route under each of its keys again
+/// on every reload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IndexKey {
     /// The field is exactly this text (a host: lowercase, without a trailing dot).
-    Exact(Field, String),
+    Exact(Field, Arc<str>),
     /// From ``Host(`*.example.com`)``, stored as `example.com`: the host is one label
     /// without dots (Traefik also accepts an empty one), a dot, then this suffix.
-    HostWildcard(String),
+    HostWildcard(Arc<str>),
     /// The field starts with these bytes.
-    Prefix(Field, Vec<u8>),
+    Prefix(Field, Arc<[u8]>),
     /// The field ends with these bytes.
-    Suffix(Field, Vec<u8>),
+    Suffix(Field, Arc<[u8]>),
     /// The field contains these bytes.
-    Contains(Field, Vec<u8>),
+    Contains(Field, Arc<[u8]>),
     /// The field matches this regular expression (in the `regex` crate's syntax, translated
     /// from Go's): a `HostRegexp` or `PathRegexp` that requires no literal text.
-    Regex(Field, String),
+    Regex(Field, Arc<str>),
 }
 
 impl IndexKey {
@@ -53,7 +57,7 @@ impl IndexKey {
             IndexKey::Prefix(f, bytes) => field(f).starts_with(bytes),
             IndexKey::Suffix(f, bytes) => field(f).ends_with(bytes),
             IndexKey::Contains(f, bytes) => {
-                bytes.is_empty() || field(f).windows(bytes.len()).any(|w| w == bytes.as_slice())
+                bytes.is_empty() || field(f).windows(bytes.len()).any(|w| w == &bytes[..])
             }
             IndexKey::Regex(f, pattern) => {
                 let text = match f {
@@ -94,13 +98,13 @@ impl IndexKey {
 /// Keys of one matcher; `None` when it constrains neither host nor path.
 fn of_matcher(matcher: &Matcher) -> Option<Vec<IndexKey>> {
     match matcher {
-        Matcher::Host(host) => Some(vec![IndexKey::Exact(Field::Host, host.clone())]),
+        Matcher::Host(host) => Some(vec![IndexKey::Exact(Field::Host, host.as_str().into())]),
         Matcher::HostWildcard(rest) => {
             if rest.is_empty() {
                 // `*.` matches any single-label host: not expressible as a key.
                 None
             } else if let Some(suffix) = rest.strip_prefix('.') {
-                Some(vec![IndexKey::HostWildcard(suffix.to_owned())])
+                Some(vec![IndexKey::HostWildcard(suffix.into())])
             } else {
                 // `*foo.com`: the first label can only be replaced by `*` before a dot,
                 // so this pattern never matches anything.
@@ -108,10 +112,10 @@ fn of_matcher(matcher: &Matcher) -> Option<Vec<IndexKey>> {
             }
         }
         Matcher::HostRegexp(regex) => Some(literals::keys(regex.as_str(), Field::Host)),
-        Matcher::Path(path) => Some(vec![IndexKey::Exact(Field::Path, path.clone())]),
+        Matcher::Path(path) => Some(vec![IndexKey::Exact(Field::Path, path.as_str().into())]),
         Matcher::PathPrefix(prefix) => Some(vec![IndexKey::Prefix(
             Field::Path,
-            prefix.as_bytes().to_vec(),
+            prefix.as_bytes().into(),
         )]),
         Matcher::PathRegexp(regex) => Some(literals::keys(regex.as_str(), Field::Path)),
         _ => None,

@@ -1,7 +1,7 @@
 //! One entrypoint's routers, ordered by priority and indexed by host and path, so the routers
 //! tried for a request are those whose rule's index keys it meets.
 
-use super::router_index::{lower_to_first_match, push_rank, RouterIndex, RouterIndexBuilder};
+use super::router_index::{file, lower_to_first_match, Ranks, RouterIndex, RouterIndexBuilder};
 use super::service::ServiceHandler;
 use control::rule::{Field, IndexKey, RequestView, Rule};
 use std::collections::HashMap;
@@ -35,9 +35,9 @@ pub struct RouterTable {
     routes: Vec<Arc<Route>>,
     /// Ranks (indices into `routes`) of routes that can match these exact hosts: from `Host`
     /// and from `HostRegexp`s that stand for a finite set of hosts.
-    by_host: HashMap<String, Vec<usize>>,
+    by_host: HashMap<Arc<str>, Ranks>,
     /// Ranks of routes that match one label in front of these suffixes (`*.example.com`).
-    by_wildcard: HashMap<String, Vec<usize>>,
+    by_wildcard: HashMap<Arc<str>, Ranks>,
     /// Routes whose rules may match other hosts, by their other keys.
     any_host: RouterIndex,
 }
@@ -50,8 +50,8 @@ impl RouterTable {
                 .cmp(&a.priority)
                 .then_with(|| a.name.cmp(&b.name))
         });
-        let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_wildcard: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_host = HashMap::new();
+        let mut by_wildcard = HashMap::new();
         let mut any_host = RouterIndexBuilder::default();
         for (rank, route) in routes.iter().enumerate() {
             let Some(keys) = route.rule.index_keys() else {
@@ -60,12 +60,8 @@ impl RouterTable {
             };
             for key in keys {
                 match key {
-                    IndexKey::Exact(Field::Host, host) => {
-                        push_rank(by_host.entry(host.clone()).or_default(), rank)
-                    }
-                    IndexKey::HostWildcard(suffix) => {
-                        push_rank(by_wildcard.entry(suffix.clone()).or_default(), rank)
-                    }
+                    IndexKey::Exact(Field::Host, host) => file(&mut by_host, host.clone(), rank),
+                    IndexKey::HostWildcard(suffix) => file(&mut by_wildcard, suffix.clone(), rank),
                     IndexKey::Exact(Field::Path, path) => any_host.exact_path(rank, path),
                     IndexKey::Prefix(field, prefix) => any_host.prefix(rank, *field, prefix),
                     IndexKey::Suffix(field, suffix) => any_host.suffix(rank, *field, suffix),
@@ -103,7 +99,7 @@ impl RouterTable {
         // a later list only needs to look at ranks better than the best found so far.
         let mut best = usize::MAX;
         for ranks in [exact, wildcard].into_iter().flatten() {
-            lower_to_first_match(&self.routes, ranks, request, &mut best);
+            lower_to_first_match(&self.routes, ranks.as_slice(), request, &mut best);
         }
         self.any_host.find(&self.routes, request, &mut best);
         self.routes.get(best)

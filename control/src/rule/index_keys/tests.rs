@@ -4,6 +4,7 @@
 use super::*;
 use crate::rule::{normalize_host, normalize_path, RequestView, Rule};
 use http::{HeaderMap, Method};
+use std::sync::Arc;
 
 fn keys(source: &str) -> Option<Vec<IndexKey>> {
     Rule::parse(source)
@@ -13,17 +14,17 @@ fn keys(source: &str) -> Option<Vec<IndexKey>> {
 }
 
 fn host(text: &str) -> IndexKey {
-    IndexKey::Exact(Field::Host, text.to_owned())
+    IndexKey::Exact(Field::Host, text.into())
 }
 
 fn path(text: &str) -> IndexKey {
-    IndexKey::Exact(Field::Path, text.to_owned())
+    IndexKey::Exact(Field::Path, text.into())
 }
 
-fn bytes(kind: fn(Field, Vec<u8>) -> IndexKey, field: Field, texts: &[&str]) -> Vec<IndexKey> {
+fn bytes(kind: fn(Field, Arc<[u8]>) -> IndexKey, field: Field, texts: &[&str]) -> Vec<IndexKey> {
     texts
         .iter()
-        .map(|text| kind(field, text.as_bytes().to_vec()))
+        .map(|text| kind(field, text.as_bytes().into()))
         .collect()
 }
 
@@ -226,7 +227,7 @@ fn regexp_keys_admit_every_match() {
                 };
                 // A regexp key is the pattern itself (compiling it for each text is slow).
                 let admits = |key: &IndexKey| match key {
-                    IndexKey::Regex(_, own) => own == regex.as_str(),
+                    IndexKey::Regex(_, own) => &**own == regex.as_str(),
                     key => key.admits(host, path),
                 };
                 assert!(
