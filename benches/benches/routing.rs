@@ -1,7 +1,8 @@
-//! Rule compilation and request matching at 10, 1 000 and 10 000 routers, host-indexed and
-//! regexp-heavy: the cost of finding a request's router as configurations grow.
+//! Rule compilation and request matching at 10, 1 000 and 10 000 routers, host-indexed,
+//! regexp-heavy, path-only and with regexps that require no literal: the cost of finding a
+//! request's router (or of answering 404) as configurations grow.
 
-use benches::{configuration, RouterSet};
+use benches::{configuration, missing_request, request, RouterSet};
 use control::rule::{normalize_host, normalize_path, RequestView, Rule};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gateway::runtime::{compile, Carryover, CompileContext};
@@ -10,9 +11,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
-const SETS: [(RouterSet, &str); 2] = [
+const SETS: [(RouterSet, &str); 4] = [
     (RouterSet::HostIndexed, "host-indexed"),
     (RouterSet::RegexpHeavy, "regexp-heavy"),
+    (RouterSet::PathOnly, "path-only"),
+    (RouterSet::RegexpNoLiteral, "regexp-no-literal"),
 ];
 
 fn context() -> CompileContext {
@@ -45,11 +48,14 @@ fn compile_config(c: &mut Criterion) {
                 &providers,
                 |b, providers| b.iter(|| compile(&context(), providers, &mut Carryover::default())),
             );
+            // A reload: the rule cache is warm, and the previous snapshot still serves while
+            // the new one is compiled (the gateway swaps the new one in, then drops the old).
             let mut rules = Carryover::default();
+            let mut serving = compile(&context(), &providers, &mut rules);
             group.bench_with_input(
                 BenchmarkId::new(format!("{name}/reload"), routers),
                 &providers,
-                |b, providers| b.iter(|| compile(&context(), providers, &mut rules)),
+                |b, providers| b.iter(|| serving = compile(&context(), providers, &mut rules)),
             );
         }
     }
@@ -64,23 +70,29 @@ fn match_request(c: &mut Criterion) {
             let providers = vec![("file".to_string(), Arc::new(configuration(set, routers)))];
             let snapshot = compile(&context(), &providers, &mut Carryover::default());
             let table = snapshot.table(0).expect("the web entrypoint");
-            // A request for the last router's host (the worst case of a linear scan).
-            let host = format!("r{}.example.com", routers - 1);
-            group.bench_function(BenchmarkId::new(name, routers), |b| {
-                b.iter(|| {
-                    let host = normalize_host(black_box(&host));
-                    let path = normalize_path(black_box("/api/v1/users"));
-                    let view = RequestView {
-                        host: &host,
-                        method: &Method::GET,
-                        path: &path,
-                        query: "",
-                        headers: &headers,
-                        client_ip: None,
-                    };
-                    assert!(table.find(&view).is_some());
-                })
-            });
+            // A request for the last router (the worst case of a linear scan), and one that no
+            // router matches (what every 404 costs).
+            let cases = [
+                (name.to_string(), request(set, routers - 1), true),
+                (format!("{name}-404"), missing_request(set), false),
+            ];
+            for (id, (host, path), found) in cases {
+                group.bench_function(BenchmarkId::new(id, routers), |b| {
+                    b.iter(|| {
+                        let host = normalize_host(black_box(&host));
+                        let path = normalize_path(black_box(&path));
+                        let view = RequestView {
+                            host: &host,
+                            method: &Method::GET,
+                            path: &path,
+                            query: "",
+                            headers: &headers,
+                            client_ip: None,
+                        };
+                        assert_eq!(table.find(&view).is_some(), found);
+                    })
+                });
+            }
         }
     }
     group.finish();

@@ -11,6 +11,11 @@ pub enum RouterSet {
     HostIndexed,
     /// `HostRegexp(...) && PathRegexp(...)`: every router may match any host.
     RegexpHeavy,
+    /// `PathPrefix(`/svcN/`)` without a host: every router may match any host.
+    PathOnly,
+    /// `HostRegexp(`^[a-z]{A}[0-9]{B}$`)`, distinct for each router: regexps that require
+    /// no literal text, so no prefix, suffix or substring can index them.
+    RegexpNoLiteral,
 }
 
 /// The rule of router `i` in `set`.
@@ -20,6 +25,45 @@ pub fn rule(set: RouterSet, i: usize) -> String {
         RouterSet::RegexpHeavy => {
             format!("HostRegexp(`^r{i}\\.example\\.(com|org)$`) && PathRegexp(`^/api/v[0-9]+/`)")
         }
+        RouterSet::PathOnly => format!("PathPrefix(`/svc{i}/`)"),
+        RouterSet::RegexpNoLiteral => {
+            let (letters, digits) = no_literal_shape(i);
+            format!("HostRegexp(`^[a-z]{{{letters}}}[0-9]{{{digits}}}$`)")
+        }
+    }
+}
+
+/// Letters and digits in the hosts of router `i` (below 10 000) of
+/// [`RouterSet::RegexpNoLiteral`]. They shrink as `i` grows, so that the last router has the
+/// shortest rule and the greatest name among its equals: it is tried last.
+fn no_literal_shape(i: usize) -> (usize, usize) {
+    assert!(i < 10_000, "at most 10 000 routers");
+    (109 - i / 100, 109 - i % 100)
+}
+
+/// A request (host, path) that router `i` of `set` matches and no router after it in that
+/// set does.
+pub fn request(set: RouterSet, i: usize) -> (String, String) {
+    match set {
+        RouterSet::HostIndexed | RouterSet::RegexpHeavy => {
+            (format!("r{i}.example.com"), "/api/v1/users".into())
+        }
+        RouterSet::PathOnly => ("www.example.com".into(), format!("/svc{i}/users")),
+        RouterSet::RegexpNoLiteral => {
+            let (letters, digits) = no_literal_shape(i);
+            ("a".repeat(letters) + &"1".repeat(digits), "/".into())
+        }
+    }
+}
+
+/// A request (host, path) that no router of `set` matches: what a 404 costs.
+pub fn missing_request(set: RouterSet) -> (String, String) {
+    match set {
+        RouterSet::HostIndexed | RouterSet::RegexpHeavy => {
+            ("nothing.example.net".into(), "/api/v1/users".into())
+        }
+        RouterSet::PathOnly => ("www.example.com".into(), "/nothing/here".into()),
+        RouterSet::RegexpNoLiteral => ("nothing.example.net".into(), "/".into()),
     }
 }
 

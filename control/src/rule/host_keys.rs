@@ -1,7 +1,6 @@
-//! Host-index keys: which hosts a rule can possibly match.
+//! Host-index keys: which hosts a rule can possibly match (the host part of its index keys).
 
-use super::expr::Expr;
-use super::matcher::Matcher;
+use super::index_keys::{Field, IndexKey};
 
 /// A host (or family of hosts) a rule can match; see [`super::Rule::host_keys`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19,53 +18,28 @@ impl HostKey {
     pub fn admits(&self, host: &str) -> bool {
         match self {
             HostKey::Exact(exact) => host == exact,
-            HostKey::Wildcard(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .and_then(|front| front.strip_suffix('.'))
-                .is_some_and(|label| !label.contains('.')),
+            HostKey::Wildcard(suffix) => wildcard_admits(suffix, host),
         }
     }
 }
 
-/// Keys of one matcher; `None` when it may match any host.
-fn of_matcher(matcher: &Matcher) -> Option<Vec<HostKey>> {
-    match matcher {
-        Matcher::Host(host) => Some(vec![HostKey::Exact(host.clone())]),
-        Matcher::HostWildcard(rest) => {
-            if rest.is_empty() {
-                // `*.` matches any single-label host: not expressible as a key.
-                None
-            } else if let Some(suffix) = rest.strip_prefix('.') {
-                Some(vec![HostKey::Wildcard(suffix.to_owned())])
-            } else {
-                // `*foo.com`: the first label can only be replaced by `*` before a dot,
-                // so this pattern never matches anything.
-                Some(Vec::new())
-            }
-        }
-        _ => None,
-    }
+/// Whether `host` is one label without dots (possibly empty), a dot, then `suffix`.
+pub(crate) fn wildcard_admits(suffix: &str, host: &str) -> bool {
+    host.strip_suffix(suffix)
+        .and_then(|front| front.strip_suffix('.'))
+        .is_some_and(|label| !label.contains('.'))
 }
 
-/// Keys of an expression: `&&` takes the smallest constrained operand, `||` the union when
-/// every operand is constrained, `!` gives up.
-pub(crate) fn of_expr(expr: &Expr) -> Option<Vec<HostKey>> {
-    match expr {
-        Expr::Leaf(matcher) => of_matcher(matcher),
-        Expr::Not(_) => None,
-        Expr::And(operands) => operands.iter().filter_map(of_expr).min_by_key(Vec::len),
-        Expr::Or(operands) => {
-            let mut keys: Vec<HostKey> = Vec::new();
-            for operand in operands {
-                for key in of_expr(operand)? {
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
-                }
-            }
-            Some(keys)
-        }
-    }
+/// The host keys of a rule whose index keys are all exact hosts or host wildcards.
+pub(crate) fn of_index_keys(keys: Option<&[IndexKey]>) -> Option<Vec<HostKey>> {
+    keys?
+        .iter()
+        .map(|key| match key {
+            IndexKey::Exact(Field::Host, host) => Some(HostKey::Exact(host.to_string())),
+            IndexKey::HostWildcard(suffix) => Some(HostKey::Wildcard(suffix.to_string())),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

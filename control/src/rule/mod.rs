@@ -3,19 +3,22 @@
 //! A rule such as ``Host(`example.com`) && (PathPrefix(`/api`) || !Method(`GET`))`` is
 //! parsed by [`Rule::parse`] into a tree of pre-compiled matchers (regexes compiled, IPs
 //! parsed, names lowercased) and evaluated with [`Rule::matches`] against a borrowed
-//! [`RequestView`]. [`Rule::host_keys`] tells the gateway which hosts a rule can possibly
-//! match so that routers can be indexed by host.
+//! [`RequestView`]. [`Rule::index_keys`] tells the gateway which hosts and paths a rule can
+//! possibly match so that routers can be indexed by them.
 //!
 //! Layout: `lexer` (tokens and Go string literals), `parser` (grammar and error messages),
 //! `matcher` (the individual matchers), `go_regex` (Go regexp syntax on top of the `regex`
-//! crate), `expr` (the compiled tree), `host_keys`, `normalize` (host and path
-//! canonicalisation) and `query` (allocation-free query-string scanning).
+//! crate), `expr` (the compiled tree), `index_keys` and `host_keys` (conditions for the
+//! router index), `literals` (what a regexp requires of its text), `normalize` (host and
+//! path canonicalisation) and `query` (allocation-free query-string scanning).
 
 mod error;
 mod expr;
 mod go_regex;
 mod host_keys;
+mod index_keys;
 mod lexer;
+mod literals;
 mod matcher;
 mod normalize;
 mod parser;
@@ -25,18 +28,22 @@ mod tests;
 
 pub use error::RuleError;
 pub use host_keys::HostKey;
+pub use index_keys::{Field, IndexKey};
 pub use normalize::{normalize_host, normalize_path};
 
 use std::net::IpAddr;
 
 /// A compiled router rule.
 ///
-/// Cheap to clone (regexes are reference counted) and safe to share between threads;
-/// [`Rule::matches`] takes no locks of its own and allocates only when it has to decode a
-/// percent-encoded query value for a `QueryRegexp` matcher.
+/// Safe to share between threads (regexes are reference counted); [`Rule::matches`] takes no
+/// locks of its own and allocates only when it has to decode a percent-encoded query value
+/// for a `QueryRegexp` matcher.
 #[derive(Debug, Clone)]
 pub struct Rule {
     root: expr::Expr,
+    /// Computed once at parse time: regexp literal analysis is not free, and the gateway
+    /// rebuilds its router index from cached rules on every reload.
+    index_keys: Option<Vec<IndexKey>>,
 }
 
 impl Rule {
@@ -47,7 +54,8 @@ impl Rule {
     /// ``rule "Host(`a`) &&": expected a matcher after "&&" at position 12``.
     pub fn parse(source: &str) -> Result<Rule, RuleError> {
         let root = parser::parse(source).map_err(|e| e.into_rule_error(source))?;
-        Ok(Rule { root })
+        let index_keys = index_keys::of_expr(&root);
+        Ok(Rule { root, index_keys })
     }
 
     /// Evaluates the rule against a request. The request's host and path must have been
@@ -56,16 +64,32 @@ impl Rule {
         self.root.matches(request)
     }
 
-    /// The hosts this rule can match, for the gateway's host index.
+    /// Conditions on the host and path of the requests this rule can match, for the
+    /// gateway's router index.
+    ///
+    /// `Some(keys)` guarantees that [`Rule::matches`] is true only for requests that at least
+    /// one key [admits](IndexKey::admits). `Some(&[])` means the rule can never match.
+    /// `None` means no such condition is known: no `Host`, `HostRegexp`, `Path`,
+    /// `PathPrefix` or `PathRegexp` constrains the rule (a negation, ``Host(`*`)``, or an
+    /// `||` with an unconstrained side). A `HostRegexp` or `PathRegexp` gives the exact
+    /// texts, prefixes, suffixes or substrings it requires, else the regexp itself. Keys on
+    /// the host assume it is normalized as [`RequestView::host`] says (no ASCII uppercase).
+    pub fn index_keys(&self) -> Option<&[IndexKey]> {
+        self.index_keys.as_deref()
+    }
+
+    /// The hosts this rule can match: its [index keys](Rule::index_keys) when they are all
+    /// exact hosts or host wildcards.
     ///
     /// `Some(keys)` guarantees that [`Rule::matches`] is true only for requests whose host
     /// equals one of the [`HostKey::Exact`] keys, or is one label (possibly empty, never
     /// containing a dot) followed by `.` and the suffix of a [`HostKey::Wildcard`] key.
-    /// `Some(vec![])` means the rule can never match. `None` means the rule may match any
-    /// host (no `Host` matcher that constrains it, `HostRegexp`, a negated `Host`,
-    /// ``Host(`*`)``, or an `||` with an unconstrained side).
+    /// `Some(vec![])` means the rule can never match. `None` means the rule may match other
+    /// hosts (no `Host` matcher that constrains it, a `HostRegexp` that is not a finite set
+    /// of hosts, a negated `Host`, ``Host(`*`)``, or an `||` with a side that is not
+    /// constrained by host).
     pub fn host_keys(&self) -> Option<Vec<HostKey>> {
-        host_keys::of_expr(&self.root)
+        host_keys::of_index_keys(self.index_keys())
     }
 }
 

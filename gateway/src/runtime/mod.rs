@@ -3,6 +3,7 @@
 pub mod compile;
 pub mod internal;
 pub mod registry;
+mod router_index;
 pub mod router_table;
 pub mod rule_cache;
 pub mod service;

@@ -1,8 +1,9 @@
-//! One entrypoint's routers, ordered by priority and indexed by host, so the routers tried for
-//! a request are those of its host plus those that can match any host.
+//! One entrypoint's routers, ordered by priority and indexed by host and path, so the routers
+//! tried for a request are those whose rule's index keys it meets.
 
+use super::router_index::{file, lower_to_first_match, Ranks, RouterIndex, RouterIndexBuilder};
 use super::service::ServiceHandler;
-use control::rule::{HostKey, RequestView, Rule};
+use control::rule::{Field, IndexKey, RequestView, Rule};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,16 +26,22 @@ pub struct Route {
 ///
 /// Order: higher priority first; equal priorities by router name (byte order), so the
 /// choice between two equally ranked routers is the same on every run and every reload.
+///
+/// Each route is filed under every key of its rule ([`Rule::index_keys`], a disjunction of
+/// conditions a matching request meets), so the best-ranked match is the best of the first
+/// matches of the lists a request's host and path select; a route whose rule has no key is
+/// tried for every request.
 #[derive(Debug, Default)]
 pub struct RouterTable {
     /// Every route, in match order.
     routes: Vec<Arc<Route>>,
-    /// Ranks (indices into `routes`) of routes that can only match these exact hosts.
-    by_host: HashMap<String, Vec<usize>>,
+    /// Ranks (indices into `routes`) of routes that can match these exact hosts: from `Host`
+    /// and from `HostRegexp`s that stand for a finite set of hosts.
+    by_host: HashMap<Arc<str>, Ranks>,
     /// Ranks of routes that match one label in front of these suffixes (`*.example.com`).
-    by_wildcard: HashMap<String, Vec<usize>>,
-    /// Ranks of routes that may match any host.
-    any_host: Vec<usize>,
+    by_wildcard: HashMap<Arc<str>, Ranks>,
+    /// Routes whose rules may match other hosts, by their other keys.
+    any_host: RouterIndex,
 }
 
 impl RouterTable {
@@ -45,26 +52,32 @@ impl RouterTable {
                 .cmp(&a.priority)
                 .then_with(|| a.name.cmp(&b.name))
         });
-        let mut table = RouterTable::default();
+        let mut by_host = HashMap::new();
+        let mut by_wildcard = HashMap::new();
+        let mut any_host = RouterIndexBuilder::default();
         for (rank, route) in routes.iter().enumerate() {
-            match route.rule.host_keys() {
-                None => table.any_host.push(rank),
-                Some(keys) => {
-                    for key in keys {
-                        let (index, host) = match key {
-                            HostKey::Exact(host) => (&mut table.by_host, host),
-                            HostKey::Wildcard(suffix) => (&mut table.by_wildcard, suffix),
-                        };
-                        let ranks = index.entry(host).or_default();
-                        if ranks.last() != Some(&rank) {
-                            ranks.push(rank);
-                        }
-                    }
+            let Some(keys) = route.rule.index_keys() else {
+                any_host.unindexed(rank);
+                continue;
+            };
+            for key in keys {
+                match key {
+                    IndexKey::Exact(Field::Host, host) => file(&mut by_host, host.clone(), rank),
+                    IndexKey::HostWildcard(suffix) => file(&mut by_wildcard, suffix.clone(), rank),
+                    IndexKey::Exact(Field::Path, path) => any_host.exact_path(rank, path),
+                    IndexKey::Prefix(field, prefix) => any_host.prefix(rank, *field, prefix),
+                    IndexKey::Suffix(field, suffix) => any_host.suffix(rank, *field, suffix),
+                    IndexKey::Contains(field, text) => any_host.substring(rank, *field, text),
+                    IndexKey::Regex(field, pattern) => any_host.regex(rank, *field, pattern),
                 }
             }
         }
-        table.routes = routes;
-        table
+        RouterTable {
+            routes,
+            by_host,
+            by_wildcard,
+            any_host: any_host.build(),
+        }
     }
 
     /// Number of routes.
@@ -79,40 +92,31 @@ impl RouterTable {
 
     /// The highest-ranked route matching the request, if any.
     pub fn find(&self, request: &RequestView<'_>) -> Option<&Arc<Route>> {
-        let exact = self
-            .by_host
-            .get(request.host)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let exact = self.by_host.get(request.host);
         let wildcard = request
             .host
             .split_once('.')
-            .and_then(|(_, suffix)| self.by_wildcard.get(suffix))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+            .and_then(|(_, suffix)| self.by_wildcard.get(suffix));
         // Each list is in rank order, so the best match is the best of each list's first match;
         // a later list only needs to look at ranks better than the best found so far.
         let mut best = usize::MAX;
-        for ranks in [exact, wildcard, self.any_host.as_slice()] {
-            if let Some(&rank) = ranks
-                .iter()
-                .take_while(|&&rank| rank < best)
-                .find(|&&rank| self.routes[rank].rule.matches(request))
-            {
-                best = rank;
-            }
+        for ranks in [exact, wildcard].into_iter().flatten() {
+            lower_to_first_match(&self.routes, ranks.as_slice(), request, &mut best);
         }
+        self.any_host.find(&self.routes, request, &mut best);
         self.routes.get(best)
     }
 }
 
+#[cfg(test)]
+mod brute_force_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::runtime::service::LoadBalancer;
     use http::{HeaderMap, Method};
 
-    fn route(name: &str, rule: &str, priority: Option<i64>) -> Arc<Route> {
+    pub(super) fn route(name: &str, rule: &str, priority: Option<i64>) -> Arc<Route> {
         Arc::new(Route {
             name: name.into(),
             rule: Arc::new(Rule::parse(rule).unwrap()),
