@@ -52,7 +52,14 @@ impl RouterTable {
                 .cmp(&a.priority)
                 .then_with(|| a.name.cmp(&b.name))
         });
-        let mut by_host = HashMap::new();
+        // Sized up front: growing a map of tens of thousands of hosts rehashes each one
+        // several times over.
+        let exact_hosts = routes
+            .iter()
+            .flat_map(|route| route.rule.index_keys().unwrap_or(&[]))
+            .filter(|key| matches!(key, IndexKey::Exact(Field::Host, _)))
+            .count();
+        let mut by_host = HashMap::with_capacity(exact_hosts);
         let mut by_wildcard = HashMap::new();
         let mut any_host = RouterIndexBuilder::default();
         for (rank, route) in routes.iter().enumerate() {

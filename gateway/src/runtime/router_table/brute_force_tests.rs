@@ -51,7 +51,7 @@ fn host_matcher(rng: &mut Rng) -> String {
         8 => format!(r"HostRegexp(`^[a-z0-9-]+\.{escaped}$`)"),
         9 => format!(r"HostRegexp(`^{label}\.`)"),
         10 => format!("HostRegexp(`{label}`)"),
-        11 => r"HostRegexp(`^[a-z]+$`)".to_owned(),
+        11 => format!(r"HostRegexp(`^[a-z0-9-]{{1,{}}}$`)", rng.below(60) + 1),
         12 => r"HostRegexp(`^.*$`)".to_owned(),
         13 => format!(r"HostRegexp(`(?m)^{label}`)"),
         14 => r"HostRegexp(`\.(com|net)$`)".to_owned(),
@@ -67,7 +67,7 @@ fn path_matcher(rng: &mut Rng) -> String {
         5 => r"PathRegexp(`^/api/v[0-9]+/`)".to_owned(),
         6 => r"PathRegexp(`\.png$`)".to_owned(),
         7 => "PathRegexp(`/v1`)".to_owned(),
-        8 => "PathRegexp(`^/[a-z]+$`)".to_owned(),
+        8 => format!("PathRegexp(`^/[a-z]{{{},}}$`)", rng.below(60)),
         _ => "PathRegexp(`(?i)^/API`)".to_owned(),
     }
 }
@@ -97,11 +97,21 @@ fn rule(rng: &mut Rng, depth: u32) -> String {
     }
 }
 
-/// Routes with few distinct priorities (ties broken by name) in shuffled order.
+/// Routes with few distinct priorities (ties broken by name) in shuffled order. In large
+/// sets, many rules also carry a regexp that requires no literal, so that regexp sets are
+/// built.
 fn routes(rng: &mut Rng, count: usize) -> Vec<Arc<Route>> {
     (0..count)
         .map(|i| {
-            let source = rule(rng, 0);
+            let mut source = rule(rng, 0);
+            if count > 100 {
+                let k = rng.below(80) + 1;
+                source = match rng.below(3) {
+                    0 => format!("({source}) || PathRegexp(`^/[a-z]{{{k},}}$`)"),
+                    1 => format!("HostRegexp(`^[a-z0-9-]{{1,{k}}}$`) && ({source})"),
+                    _ => source,
+                };
+            }
             let priority = [None, Some(1), Some(50), Some(50), Some(7)][rng.below(5)];
             route(&format!("r{}", (i * 7919) % count), &source, priority)
         })
@@ -165,12 +175,17 @@ fn requests() -> Vec<Request> {
     all
 }
 
-/// The first matching route in Traefik's order, found by trying every route.
-fn brute_force<'a>(routes: &'a [Arc<Route>], request: &RequestView<'_>) -> Option<&'a str> {
+/// Routes in Traefik's order: priority, then name.
+fn ordered(routes: &[Arc<Route>]) -> Vec<&Arc<Route>> {
     let mut ordered: Vec<&Arc<Route>> = routes.iter().collect();
     ordered.sort_by(|a, b| (-a.priority, &a.name).cmp(&(-b.priority, &b.name)));
     ordered
-        .into_iter()
+}
+
+/// The first matching route, found by trying every route in order.
+fn brute_force<'a>(ordered: &[&'a Arc<Route>], request: &RequestView<'_>) -> Option<&'a str> {
+    ordered
+        .iter()
         .find(|route| route.rule.matches(request))
         .map(|route| route.name.as_str())
 }
@@ -180,14 +195,17 @@ fn indexed_find_agrees_with_brute_force() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let requests = requests();
     let (mut found, mut missed, mut kinds) = (0, 0, std::collections::HashSet::new());
+    let mut with_regex_sets = 0;
     for round in 0..150 {
-        let routes = routes(&mut rng, [1, 3, 10, 40][round % 4]);
+        let routes = routes(&mut rng, [1, 3, 10, 40, 250][round % 5]);
+        let order = ordered(&routes);
         for route in &routes {
             for key in route.rule.index_keys().unwrap_or(&[]) {
                 kinds.insert(std::mem::discriminant(key));
             }
         }
         let table = RouterTable::new(routes.clone());
+        with_regex_sets += usize::from(table.any_host.regex_sets() > 0);
         for request in &requests {
             let view = RequestView {
                 host: &request.host,
@@ -197,7 +215,7 @@ fn indexed_find_agrees_with_brute_force() {
                 headers: &request.headers,
                 client_ip: None,
             };
-            let expected = brute_force(&routes, &view);
+            let expected = brute_force(&order, &view);
             let got = table.find(&view).map(|route| route.name.as_str());
             if got != expected {
                 let rules: Vec<String> = routes
@@ -222,6 +240,10 @@ fn indexed_find_agrees_with_brute_force() {
         "found {found}, missed {missed}"
     );
     assert_eq!(kinds.len(), 6, "every kind of index key was generated");
+    assert!(
+        with_regex_sets >= 20,
+        "{with_regex_sets} tables with regexp sets"
+    );
 }
 
 #[test]
@@ -315,7 +337,7 @@ fn regexp_sets_of_several_chunks_keep_rank_order() {
                 headers: &headers,
                 client_ip: None,
             };
-            let expected = brute_force(&routes, &view);
+            let expected = brute_force(&ordered(&routes), &view);
             assert_eq!(
                 table.find(&view).map(|r| r.name.as_str()),
                 expected,
