@@ -238,19 +238,14 @@ impl Matcher {
             Matcher::PathPrefix(prefix) => req.path.starts_with(prefix.as_str()),
             Matcher::PathRegexp(re) => re.is_match(req.path),
             Matcher::Method(method) => req.method.as_str() == method,
-            Matcher::Header { name, value } => name.as_ref().is_some_and(|name| {
-                req.headers
-                    .get_all(name)
-                    .iter()
-                    .any(|v| v.as_bytes() == value.as_bytes())
-            }),
+            Matcher::Header { name, value } => name
+                .as_ref()
+                .is_some_and(|name| req.headers.any_value(name, &mut |v| v == value.as_bytes())),
             Matcher::HeaderRegexp { name, regex } => name.as_ref().is_some_and(|name| {
                 req.headers
-                    .get_all(name)
-                    .iter()
-                    .any(|v| match std::str::from_utf8(v.as_bytes()) {
+                    .any_value(name, &mut |v| match std::str::from_utf8(v) {
                         Ok(text) => regex.is_match(text),
-                        Err(_) => regex.is_match(&String::from_utf8_lossy(v.as_bytes())),
+                        Err(_) => regex.is_match(&String::from_utf8_lossy(v)),
                     })
             }),
             Matcher::Query { key, value } => {

@@ -93,8 +93,22 @@ impl Rule {
     }
 }
 
+/// The request headers rules read (`Header`, `HeaderRegexp`): a `http::HeaderMap`, or the
+/// gateway's own parsed request head, so that rules work on either without building a map.
+pub trait HeaderValues {
+    /// Whether some value of the header `name` (matched case-insensitively) passes `test`,
+    /// trying them in the order received.
+    fn any_value(&self, name: &http::HeaderName, test: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+}
+
+impl HeaderValues for http::HeaderMap {
+    fn any_value(&self, name: &http::HeaderName, test: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.get_all(name).iter().any(|v| test(v.as_bytes()))
+    }
+}
+
 /// The parts of a request that rules look at, borrowed from the gateway's request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RequestView<'a> {
     /// Request host as returned by [`normalize_host`]: the authority of an absolute-form
     /// target if present, else the `Host` header; lowercase, no port, no IPv6 brackets, no
@@ -107,7 +121,7 @@ pub struct RequestView<'a> {
     /// Raw query string without the leading `?`; may be empty.
     pub query: &'a str,
     /// Request headers as received.
-    pub headers: &'a http::HeaderMap,
+    pub headers: &'a dyn HeaderValues,
     /// Address of the socket peer (never taken from `X-Forwarded-For`), if known.
     pub client_ip: Option<IpAddr>,
 }

@@ -42,8 +42,20 @@ pub struct EntryPoint {
     pub as_default: bool,
     /// Which clients' `X-Forwarded-*` headers are trusted.
     pub forwarded_headers: ForwardedHeaders,
-    /// Connection life cycle.
+    /// Connection life cycle and client deadlines.
     pub transport: Option<EntryPointTransport>,
+    /// HTTP settings of the entrypoint.
+    pub http: Option<EntryPointHttp>,
+}
+
+/// `entryPoints.<name>.http`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EntryPointHttp {
+    /// Largest request head (request line and headers) accepted, in bytes (Go's
+    /// `http.DefaultMaxHeaderBytes`, 1 MiB, by default); Go allows 4 KiB on top of it.
+    pub max_header_bytes: Option<i64>,
 }
 
 /// `entryPoints.<name>.forwardedHeaders`.
@@ -71,7 +83,50 @@ pub struct ForwardedHeaders {
 pub struct EntryPointTransport {
     /// Shutdown timing.
     pub life_cycle: Option<LifeCycle>,
+    /// Client deadlines.
+    pub responding_timeouts: Option<RespondingTimeouts>,
+    /// Requests served on one connection before it is closed (0, the default: no limit).
+    pub keep_alive_max_requests: Option<i64>,
+    /// Age after which a connection is closed after its current response (0: no limit).
+    pub keep_alive_max_time: Option<GoDuration>,
 }
+
+/// `entryPoints.<name>.transport.respondingTimeouts`: Go's `http.Server` deadlines.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RespondingTimeouts {
+    /// Time to read a whole request, head and body (default 60s; 0: none).
+    pub read_timeout: Option<GoDuration>,
+    /// Time to write a response, from the end of its request head (default 0: none).
+    pub write_timeout: Option<GoDuration>,
+    /// Time a keep-alive connection may wait for its next request (default 180s; 0: none).
+    pub idle_timeout: Option<GoDuration>,
+}
+
+/// The client deadlines and limits of one entrypoint, with Traefik's defaults applied; `None`
+/// means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// `respondingTimeouts.readTimeout`.
+    pub read_timeout: Option<std::time::Duration>,
+    /// `respondingTimeouts.writeTimeout`.
+    pub write_timeout: Option<std::time::Duration>,
+    /// `respondingTimeouts.idleTimeout`.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// `keepAliveMaxRequests`.
+    pub keep_alive_max_requests: Option<u64>,
+    /// `keepAliveMaxTime`.
+    pub keep_alive_max_time: Option<std::time::Duration>,
+    /// `http.maxHeaderBytes`, Go's 4 KiB of slack included: the most bytes a request head
+    /// may take.
+    pub max_head_bytes: usize,
+}
+
+/// Go's `http.DefaultMaxHeaderBytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 1 << 20;
+/// The slack Go's server reads beyond `MaxHeaderBytes` before answering 431.
+const MAX_HEADER_BYTES_SLACK: usize = 4096;
 
 /// `entryPoints.<name>.transport.lifeCycle`.
 #[serde_with::skip_serializing_none]
@@ -90,6 +145,49 @@ pub struct LifeCycle {
 impl EntryPoint {
     fn life_cycle(&self) -> Option<&LifeCycle> {
         self.transport.as_ref().and_then(|t| t.life_cycle.as_ref())
+    }
+
+    /// The client deadlines and limits, Traefik's defaults filled in (readTimeout 60s,
+    /// idleTimeout 180s, writeTimeout none, no keep-alive limits, 1 MiB of headers).
+    pub fn client_limits(&self) -> ClientLimits {
+        let transport = self.transport.as_ref();
+        let timeouts = transport.and_then(|t| t.responding_timeouts.as_ref());
+        let positive = |d: Option<GoDuration>, default: GoDuration| {
+            Some(d.unwrap_or(default))
+                .filter(|d| d.is_positive())
+                .map(GoDuration::to_std)
+        };
+        let max_header_bytes = self
+            .http
+            .as_ref()
+            .and_then(|h| h.max_header_bytes)
+            .filter(|n| *n > 0)
+            .map_or(DEFAULT_MAX_HEADER_BYTES, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
+        ClientLimits {
+            read_timeout: positive(
+                timeouts.and_then(|t| t.read_timeout),
+                GoDuration::from_secs(60),
+            ),
+            write_timeout: positive(
+                timeouts.and_then(|t| t.write_timeout),
+                GoDuration::default(),
+            ),
+            idle_timeout: positive(
+                timeouts.and_then(|t| t.idle_timeout),
+                GoDuration::from_secs(180),
+            ),
+            keep_alive_max_requests: transport
+                .and_then(|t| t.keep_alive_max_requests)
+                .filter(|n| *n > 0)
+                .map(|n| n as u64),
+            keep_alive_max_time: positive(
+                transport.and_then(|t| t.keep_alive_max_time),
+                GoDuration::default(),
+            ),
+            max_head_bytes: max_header_bytes.saturating_add(MAX_HEADER_BYTES_SLACK),
+        }
     }
 
     /// Time given to in-flight requests on shutdown: `transport.lifeCycle.graceTimeOut`, default 10s.

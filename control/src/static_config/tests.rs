@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::decode::{from_toml_str, from_yaml_str};
+use std::time::Duration;
 
 fn load_yaml(text: &str) -> Result<LoadedStatic, StaticConfigError> {
     StaticConfig::from_tree(&from_yaml_str(text).unwrap(), "traefik.yml")
@@ -229,4 +230,34 @@ fn consul_provider_extensions() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("providers/consul/maxStaleness"), "{err}");
+}
+
+#[test]
+fn client_limits_have_traefiks_defaults() {
+    let config = load_yaml("entryPoints:\n  web: {address: ':80'}\n")
+        .unwrap()
+        .config;
+    let limits = config.entry_points["web"].client_limits();
+    assert_eq!(limits.read_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(limits.idle_timeout, Some(Duration::from_secs(180)));
+    assert_eq!(limits.write_timeout, None);
+    assert_eq!(limits.keep_alive_max_requests, None);
+    assert_eq!(limits.keep_alive_max_time, None);
+    assert_eq!(limits.max_head_bytes, (1 << 20) + 4096);
+}
+
+#[test]
+fn client_limits_are_read_from_transport_and_http() {
+    let config = load_yaml(
+        "entryPoints:\n  web:\n    address: ':80'\n    transport:\n      respondingTimeouts: {readTimeout: 2s, writeTimeout: 3s, idleTimeout: 0}\n      keepAliveMaxRequests: 5\n      keepAliveMaxTime: 1m\n    http: {maxHeaderBytes: 100}\n",
+    )
+    .unwrap();
+    assert!(config.ignored_keys.is_empty(), "{:?}", config.ignored_keys);
+    let limits = config.config.entry_points["web"].client_limits();
+    assert_eq!(limits.read_timeout, Some(Duration::from_secs(2)));
+    assert_eq!(limits.write_timeout, Some(Duration::from_secs(3)));
+    assert_eq!(limits.idle_timeout, None);
+    assert_eq!(limits.keep_alive_max_requests, Some(5));
+    assert_eq!(limits.keep_alive_max_time, Some(Duration::from_secs(60)));
+    assert_eq!(limits.max_head_bytes, 100 + 4096);
 }
