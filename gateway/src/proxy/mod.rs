@@ -4,6 +4,7 @@
 
 mod failure_log;
 pub mod forwarded;
+pub mod head;
 pub mod intake;
 pub mod request_path;
 pub mod responses;
