@@ -81,7 +81,7 @@ fn check_host(req: &RequestHeader) -> Result<(), Rejection> {
 }
 
 /// Go's `httpguts.ValidHostHeader` alphabet: letters, digits and `!$%&'()*+,-.:;=[]_~`.
-fn is_valid_host_byte(byte: u8) -> bool {
+pub(crate) fn is_valid_host_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!$%&'()*+,-.:;=[]_~".contains(&byte)
 }
 
