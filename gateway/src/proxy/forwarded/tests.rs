@@ -2,6 +2,7 @@
 
 use super::*;
 use control::static_config::ForwardedHeaders;
+use pingora::http::ResponseHeader;
 
 fn request(headers: &[(&str, &str)]) -> RequestHeader {
     let mut req = RequestHeader::build("GET", b"/path", None).unwrap();
