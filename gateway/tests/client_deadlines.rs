@@ -1,13 +1,14 @@
 //! End-to-end tests of the entrypoint's client deadlines and limits
 //! (`transport.respondingTimeouts`, `keepAliveMaxRequests`, `keepAliveMaxTime`,
 //! `http.maxHeaderBytes`): every expectation was measured on the real Traefik 3.6.12 with raw
-//! TCP clients (a `gateway whoami` backend, as here) and is quoted on the test. Timing bounds
-//! are tolerant (0.8x the deadline up to about 2x), every loop is bounded.
+//! TCP clients (a `gateway whoami` backend, as here) and is quoted on the test; every test here
+//! also passed with Traefik 3.6.12 in the gateway's place. Timing bounds are tolerant (0.8x
+//! the deadline up to about 2x), every loop is bounded.
 
 mod support;
 
 use std::io::{BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use support::raw::{self, Ending};
 use support::*;
@@ -183,8 +184,8 @@ fn head_over_max_header_bytes_gets_431() {
 }
 
 /// Sends header lines without end (bounded: 10s or 8 MiB) and returns what came back.
-fn flood_headers(gateway: &Gateway) -> raw::Received {
-    let mut stream = raw::connect(gateway.web());
+fn flood_headers(addr: SocketAddr) -> raw::Received {
+    let mut stream = raw::connect(addr);
     let start = Instant::now();
     let reader = raw::spawn_reader(&stream, start, secs(12.0));
     stream
@@ -207,13 +208,13 @@ fn flood_headers(gateway: &Gateway) -> raw::Received {
 #[test]
 fn endless_header_stream_gets_431() {
     let (small, _backend) = gateway_with("http:\n  maxHeaderBytes: 1024");
-    let received = flood_headers(&small);
+    let received = flood_headers(small.web());
     assert_received(&received, HEADER_TOO_LARGE);
     assert!(received.ending.is_closed(), "{received:?}");
     assert!(received.ended < secs(2.0), "{received:?}");
 
     let (default, _backend) = gateway_with("");
-    let received = flood_headers(&default);
+    let received = flood_headers(default.web());
     assert_received(&received, HEADER_TOO_LARGE);
     assert!(received.ending.is_closed(), "{received:?}");
     assert!(received.ended < secs(5.0), "{received:?}");
@@ -413,10 +414,10 @@ fn collect_closed(streams: &[TcpStream], closed: &mut [Option<Instant>]) -> Resu
 }
 
 /// idleTimeout 1s; 10 000 keep-alive connections each served one request, then left idle:
-/// every one is closed by the gateway, none before 0.8s after its answer, all within 3s of it
-/// (Traefik closes each at 1.00s, as in
-/// `idle_keep_alive_connection_is_closed_after_idle_timeout`). Fewer connections when the
-/// open-files hard limit cannot hold 10 000 in each process (the count is printed).
+/// every one is closed by the gateway, none before 0.8s after its answer, all within 3s of it.
+/// Traefik 3.6.12 under this very test: 10 000 opened in 11.5s, each closed between 1.00s and
+/// 1.51s after its answer (as polled here). Fewer connections when the open-files hard limit
+/// cannot hold 10 000 in each process (the count is printed).
 #[test]
 fn ten_thousand_idle_keep_alive_connections_are_reaped() {
     let limit = raise_open_files_limit();
