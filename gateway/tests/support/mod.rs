@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod consul;
+pub mod raw;
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
@@ -374,6 +375,8 @@ impl GatewayBuilder {
         if let Some(level) = &self.log_level {
             command.arg(format!("--log.level={level}"));
         }
+        // The process inherits the test's environment (scripts/test sets GATEWAY_HTTP1_PATH
+        // there); `env` entries override it.
         command
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
