@@ -47,6 +47,13 @@ static BYTES: AtomicU64 = AtomicU64::new(0);
 /// Allocations made on the client's and the backend's threads: must stay 0 while counting.
 static HARNESS_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+/// Upper bounds (bytes) of the size classes allocations are also counted in; the last class
+/// holds everything larger.
+const SIZE_CLASSES: [u64; 6] = [64, 256, 1024, 4096, 16 * 1024, 64 * 1024];
+/// Allocations (new blocks and reallocations, by their new size) per size class.
+static BY_SIZE: [AtomicU64; SIZE_CLASSES.len() + 1] =
+    [const { AtomicU64::new(0) }; SIZE_CLASSES.len() + 1];
+
 /// Upstream connections the backend has accepted.
 static UPSTREAM_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
@@ -56,35 +63,34 @@ thread_local! {
     static HARNESS_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Counts one allocation call of `size` bytes, on the harness's counter when a harness
-/// thread makes it.
-fn count(counter: &AtomicU64, size: u64) {
+/// Counts one allocation call of `size` new bytes into a block of `block` bytes, on the
+/// harness's counter when a harness thread makes it.
+fn count(counter: &AtomicU64, size: u64, block: u64) {
     if HARNESS_THREAD.with(Cell::get) {
         HARNESS_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     } else {
         counter.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(size, Ordering::Relaxed);
+        let class = SIZE_CLASSES.partition_point(|&bound| bound < block);
+        BY_SIZE[class].fetch_add(1, Ordering::Relaxed);
     }
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters are plain atomics.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(&ALLOCATIONS, layout.size() as u64);
+        count(&ALLOCATIONS, layout.size() as u64, layout.size() as u64);
         System.alloc(layout)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(&ALLOCATIONS, layout.size() as u64);
+        count(&ALLOCATIONS, layout.size() as u64, layout.size() as u64);
         System.alloc_zeroed(layout)
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        REALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(
-            new_size.saturating_sub(layout.size()) as u64,
-            Ordering::Relaxed,
-        );
+        let grown = new_size.saturating_sub(layout.size()) as u64;
+        count(&REALLOCATIONS, grown, new_size as u64);
         System.realloc(ptr, layout, new_size)
     }
 
@@ -104,6 +110,7 @@ struct Counts {
     bytes: u64,
     harness: u64,
     upstream_connections: u64,
+    by_size: [u64; SIZE_CLASSES.len() + 1],
 }
 
 impl Counts {
@@ -114,6 +121,7 @@ impl Counts {
             bytes: BYTES.load(Ordering::Relaxed),
             harness: HARNESS_ALLOCATIONS.load(Ordering::Relaxed),
             upstream_connections: UPSTREAM_CONNECTIONS.load(Ordering::Relaxed),
+            by_size: std::array::from_fn(|class| BY_SIZE[class].load(Ordering::Relaxed)),
         }
     }
 }
@@ -138,6 +146,26 @@ fn report(label: &str, requests: u32, before: Counts, started: Instant) {
         per_request(after.bytes - before.bytes),
         elapsed.as_secs_f64() * 1e6 / f64::from(requests),
         after.upstream_connections - before.upstream_connections,
+    );
+    print!("  by size (allocations/request):");
+    for (class, (after, before)) in after.by_size.iter().zip(before.by_size).enumerate() {
+        match SIZE_CLASSES.get(class) {
+            Some(bound) => print!(" <= {bound} B: {:.2};", per_request(after - before)),
+            None => print!(" larger: {:.2}", per_request(after - before)),
+        }
+    }
+    println!();
+}
+
+/// Prints how many allocations the process makes in `period` without a request: the
+/// background work included in every count.
+fn report_idle(period: Duration) {
+    let before = Counts::now();
+    std::thread::sleep(period);
+    let after = Counts::now();
+    println!(
+        "idle: {} allocations in {period:?} without a request",
+        after.allocations - before.allocations + after.reallocations - before.reallocations
     );
 }
 
@@ -366,6 +394,7 @@ fn main() {
 
     let mut stream = client.connect();
     client.keep_alive(&mut stream, WARM_UP_REQUESTS);
+    report_idle(Duration::from_secs(1));
     let (before, started) = (Counts::now(), Instant::now());
     client.keep_alive(&mut stream, KEEP_ALIVE_REQUESTS);
     report("keep-alive", KEEP_ALIVE_REQUESTS, before, started);
