@@ -13,8 +13,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PEERS = ["direct", "gateway", "nginx", "haproxy", "traefik"]
-COLORS = {"direct": "#999999", "gateway": "#d62728", "nginx": "#2ca02c", "haproxy": "#1f77b4", "traefik": "#9467bd"}
+PEERS = ["direct", "gateway", "gateway-pingora", "nginx", "haproxy", "traefik"]
+COLORS = {"direct": "#999999", "gateway": "#d62728", "gateway-pingora": "#ff9896", "nginx": "#2ca02c", "haproxy": "#1f77b4",
+          "traefik": "#9467bd"}
+
+
+def peers_run(results):
+    """The peers of PEERS that were run in any scenario (gateway-pingora only runs when asked for)."""
+    return [p for p in PEERS if any(p in by_peer for by_peer in results["scenarios"].values())]
 
 
 def bars_per_scenario(results, key, peers, title, ylabel, path):
@@ -71,9 +77,10 @@ def main():
     with open(results_path) as f:
         results = json.load(f)
     quota = results["settings"]["quota_cores"]
-    bars_per_scenario(results, "rps", PEERS[1:], f"requests/s with the proxy held to {quota} core (higher is better)",
+    shown = peers_run(results)
+    bars_per_scenario(results, "rps", [p for p in shown if p != "direct"], f"requests/s with the proxy held to {quota} core (higher is better)",
                       "requests/s", os.path.join(output, "compare-throughput.png"))
-    bars_per_scenario(results, "p99_ms", PEERS, "p99 ms at a constant rate, coordinated omission corrected (lower is better)",
+    bars_per_scenario(results, "p99_ms", shown, "p99 ms at a constant rate, coordinated omission corrected (lower is better)",
                       "ms", os.path.join(output, "compare-p99.png"))
     latency_by_connections(results, os.path.join(output, "compare-latency-connections.png"))
 

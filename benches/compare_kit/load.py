@@ -103,16 +103,24 @@ def _oha_args(tools, target):
     return args + [url]
 
 
+# The share of the asked rate a peer must answer for its fixed-rate latency to count as measured at that rate.
+RATE_HELD = 0.9
+
+
 def oha(tools, target, seconds, rate, connections, cpus=None):
-    """Constant-rate load with latency measured from each request's scheduled start (coordinated omission corrected)."""
+    """Constant-rate load with latency measured from each request's scheduled start (coordinated omission
+    corrected): percentiles, errors, the 2xx answers per second achieved and whether that held `rate`."""
     args = _oha_args(tools, target)
     args[1:1] = ["-z", f"{seconds}s", "-w", "-c", str(connections), "-q", str(rate), "--latency-correction"]
     result = _run(args, seconds + 30, cpus)
-    return parse_oha(result.stdout, result.stderr)
+    measured = parse_oha(result.stdout, result.stderr)
+    measured["rate_held"] = measured["achieved_rps"] >= RATE_HELD * rate
+    return measured
 
 
 def parse_oha(stdout, stderr=""):
-    """Latency percentiles in ms and errors (failed or non-2xx requests) from oha's JSON report."""
+    """Latency percentiles in ms, errors (failed or non-2xx requests) and 2xx answers per second over the
+    whole run from oha's JSON report."""
     try:
         report = json.loads(stdout)
     except json.JSONDecodeError:
@@ -126,7 +134,7 @@ def parse_oha(stdout, stderr=""):
     if percentiles.get("p50") is None:
         raise RuntimeError(f"no request succeeded ({json.dumps(report.get('errorDistribution'))[:300]})")
     return {"p50_ms": percentiles["p50"] * 1000, "p99_ms": percentiles["p99"] * 1000,
-            "p999_ms": percentiles["p99.9"] * 1000, "errors": failed}
+            "p999_ms": percentiles["p99.9"] * 1000, "errors": failed, "achieved_rps": ok / report["summary"]["total"]}
 
 
 def probe(tools, target):

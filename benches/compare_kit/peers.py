@@ -1,4 +1,4 @@
-"""The compared peers (direct, gateway, nginx, HAProxy, Traefik) and the shared backend, each configured with the same routes."""
+"""The compared peers (direct, gateway, gateway-pingora, nginx, HAProxy, Traefik) and the shared backend, each configured with the same routes."""
 
 import base64
 import json
@@ -13,6 +13,8 @@ HOST = "bench.test"
 HOST_ROUTES = 10_000
 BODY_PATH = "/1mib"
 MEASURED_PATH = "/measured"
+# The gateway's switch forcing every request through Pingora's HttpProxy (unset: the lean HTTP/1 path where it applies).
+HTTP1_PATH_VARIABLE = "GATEWAY_HTTP1_PATH"
 
 
 def route_host(i):
@@ -91,6 +93,8 @@ class Peer:
 
     name = ""
     reads_consul = False
+    # The peer this one is a build setting of (its reload is not timed again), or None.
+    variant_of = None
 
     def __init__(self, setup):
         self.setup = setup
@@ -103,10 +107,15 @@ class Peer:
     def command(self, routes):
         raise NotImplementedError
 
+    def environment(self):
+        """The environment the peer runs with: this process's, without the gateway's path switch."""
+        return {k: v for k, v in os.environ.items() if k != HTTP1_PATH_VARIABLE}
+
     def start(self, routes, cpus, quota):
         self.http_port, self.https_port = system.free_port(), system.free_port()
         args = self.command(routes)
-        self.process = system.launch(args, self.setup.path(f"{self.name}.log"), cpus=cpus, quota=quota)
+        self.process = system.launch(args, self.setup.path(f"{self.name}.log"), cpus=cpus, quota=quota,
+                                     env=self.environment())
 
     def pids(self):
         return system.process_tree(self.process.pid) if self.process else []
@@ -262,6 +271,19 @@ class Gateway(KvPeer):
         return [self.setup.tools["gateway"]] + self.consul_flags()
 
 
+class GatewayPingora(Gateway):
+    """The same gateway binary with every request forced through Pingora's HttpProxy: the lean path's gain, side by side."""
+
+    name = "gateway-pingora"
+    variant_of = "gateway"
+
+    def version(self):
+        return f"{super().version()} with {HTTP1_PATH_VARIABLE}=pingora"
+
+    def environment(self):
+        return {**super().environment(), HTTP1_PATH_VARIABLE: "pingora"}
+
+
 class Traefik(KvPeer):
     name = "traefik"
 
@@ -275,6 +297,8 @@ class Traefik(KvPeer):
 
 
 PEERS = [Direct, Gateway, Nginx, Haproxy, Traefik]
+# Every peer in the order they run and are reported; those not in PEERS run only when asked for.
+ALL_PEERS = [Direct, Gateway, GatewayPingora, Nginx, Haproxy, Traefik]
 
 
 class Consul:

@@ -165,8 +165,9 @@ class CpuQuota:
             pass
 
 
-def launch(args, log_path, cpus=None, quota=None):
-    """Starts a process with its output in `log_path`, pinned to `cpus` and inside `quota`'s cgroup."""
+def launch(args, log_path, cpus=None, quota=None, env=None):
+    """Starts a process with its output in `log_path`, pinned to `cpus` and inside `quota`'s cgroup,
+    with the environment `env` (None: this process's)."""
 
     def prepare():
         if quota is not None:
@@ -175,7 +176,7 @@ def launch(args, log_path, cpus=None, quota=None):
             os.sched_setaffinity(0, cpus)
 
     log = open(log_path, "ab")
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=prepare, start_new_session=True)
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=prepare, start_new_session=True, env=env)
 
 
 def stop(process, patience=1.0):

@@ -7,7 +7,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from compare_kit import load, reload, report  # noqa: E402
+from compare_kit import load, peers, reload, report  # noqa: E402
 
 H2LOAD_OUTPUT = """starting benchmark...
 Application protocol: h2
@@ -17,13 +17,15 @@ status codes: 102380 2xx, 0 3xx, 20 4xx, 0 5xx
 """
 
 
-def oha_report(statuses, errors, p50=0.0002, p99=0.0007, p999=0.002):
-    return json.dumps({"statusCodeDistribution": statuses, "errorDistribution": errors,
+def oha_report(statuses, errors, p50=0.0002, p99=0.0007, p999=0.002, seconds=1.0):
+    return json.dumps({"summary": {"total": seconds, "requestsPerSec": sum(statuses.values()) / seconds},
+                       "statusCodeDistribution": statuses, "errorDistribution": errors,
                        "latencyPercentiles": {"p50": p50, "p99": p99, "p99.9": p999}})
 
 
-def row(rps, cpu, p99):
-    return {"rps": rps, "cpu_ms_per_1k": cpu, "p99_ms": p99, "p50_ms": p99 / 3, "rss_mb": 10.0, "errors": 0}
+def row(rps, cpu, p99, rate_held=True):
+    return {"rps": rps, "cpu_ms_per_1k": cpu, "p99_ms": p99, "p50_ms": p99 / 3, "rss_mb": 10.0, "errors": 0,
+            "achieved_rps": 5000 if rate_held else 3000, "rate_held": rate_held}
 
 
 class ParsersTest(unittest.TestCase):
@@ -49,6 +51,10 @@ class ParsersTest(unittest.TestCase):
         self.assertAlmostEqual(parsed["p50_ms"], 0.2)
         self.assertAlmostEqual(parsed["p99_ms"], 0.7)
         self.assertAlmostEqual(parsed["p999_ms"], 2.0)
+
+    def test_oha_achieved_rate_counts_only_2xx_over_the_whole_run(self):
+        parsed = load.parse_oha(oha_report({"200": 9000, "502": 1000}, {}, seconds=2.0))
+        self.assertAlmostEqual(parsed["achieved_rps"], 4500)
 
     def test_oha_own_deadline_aborts_are_not_failures(self):
         parsed = load.parse_oha(oha_report({"200": 4000}, {"aborted due to deadline": 32, "connection reset": 1}))
@@ -95,12 +101,79 @@ class TargetsTest(unittest.TestCase):
         self.assertIsNone(verdicts["rps under quota >= 1.1x haproxy"])
         self.assertIsNone(verdicts["reload p99 <= 50 ms with 0 failed requests"])
 
+    def test_p99_target_is_not_judged_when_a_peer_did_not_hold_the_rate(self):
+        results = self.results()
+        results["scenarios"]["1_route"]["nginx"] = row(50_000, 10.0, 0.4, rate_held=False)
+        target = next(t for t in report.targets(results) if t[0] == "p99 at fixed rate <= nginx's")
+        self.assertEqual(target[1:], (None, "not comparable: nginx did not hold the rate"))
+
+    def test_rates_not_held_are_marked_and_named(self):
+        results = self.results()
+        results["settings"] = {"rates": {"1_route": 5000}}
+        del results["scenarios"]["reload"]
+        results["scenarios"]["1_route"]["traefik"] = row(10_000, 50.0, 2.0, rate_held=False)
+        self.assertEqual(report.rate_not_held(results), [("1_route", "traefik", 3000, 5000)])
+        self.assertIn("1_route traefik 3,000 of 5,000 rps", report.rate_not_held_line(results))
+        self.assertIn(" 3,000* ", report.peer_table(results))
+        self.assertEqual(report.rate_not_held_line(self.results()), "")
+
     def test_ratios_skip_scenarios_the_gateway_cannot_serve(self):
         ratios = report.ratios(self.results())
         self.assertNotIn("tls", ratios)
         self.assertAlmostEqual(ratios["1_route"]["nginx"]["rps"], 1.2)
         self.assertAlmostEqual(ratios["1_route"]["traefik"]["cpu_per_request"], 0.16)
         self.assertIn("no ratios where the gateway is missing: tls", report.ratio_table(self.results()))
+
+
+class PingoraPathTest(unittest.TestCase):
+    """gateway-pingora: the same gateway with every request on Pingora's path, reported beside the gateway."""
+
+    def results(self):
+        return {"scenarios": {
+            "1_route": {"gateway": row(60_000, 8.0, 0.3), "gateway-pingora": row(20_000, 24.0, 0.45),
+                        "nginx": row(50_000, 10.0, 0.4)},
+            "10k_routes": {"gateway": row(57_000, 8.4, 0.3), "gateway-pingora": {"missing": "exited"},
+                           "nginx": row(40_000, 12.0, 0.4)},
+        }}
+
+    def test_gain_divides_the_gateway_by_its_pingora_path_where_both_ran(self):
+        gain = report.path_gain(self.results())
+        self.assertEqual(list(gain), ["1_route"])
+        self.assertAlmostEqual(gain["1_route"]["rps"], 3.0)
+        self.assertAlmostEqual(gain["1_route"]["cpu_per_request"], 1 / 3)
+        self.assertAlmostEqual(gain["1_route"]["p99"], 2 / 3)
+
+    def test_each_of_our_peers_gets_its_ratios_to_the_rivals(self):
+        results = self.results()
+        self.assertAlmostEqual(report.ratios(results, "gateway-pingora")["1_route"]["nginx"]["cpu_per_request"], 2.4)
+        self.assertNotIn("10k_routes", report.ratios(results, "gateway-pingora"))
+        text = report.ratio_table(results)
+        self.assertIn("gateway-pingora / peer", text)
+        self.assertIn("gateway / gateway-pingora", text)
+        self.assertIn("no ratios where the gateway-pingora is missing: 10k_routes", text)
+
+    def test_targets_judge_the_gateway_not_its_pingora_path(self):
+        results = self.results()
+        results["scenarios"]["1_route"]["gateway-pingora"] = row(1, 1000.0, 90.0)
+        verdicts = {d: met for d, met, _ in report.targets(results)}
+        self.assertTrue(verdicts["cpu per request <= 0.9x nginx"])
+
+    def test_without_gateway_pingora_there_is_no_gain_table(self):
+        results = self.results()
+        for peer_rows in results["scenarios"].values():
+            del peer_rows["gateway-pingora"]
+        self.assertEqual(report.path_gain(results), {})
+        self.assertNotIn("gateway-pingora", report.ratio_table(results))
+
+    def test_only_the_pingora_peer_sets_the_path_switch(self):
+        setup = object()
+        os.environ[peers.HTTP1_PATH_VARIABLE] = "left over from the shell"
+        try:
+            self.assertNotIn(peers.HTTP1_PATH_VARIABLE, peers.Gateway(setup).environment())
+            self.assertNotIn(peers.HTTP1_PATH_VARIABLE, peers.Nginx(setup).environment())
+            self.assertEqual(peers.GatewayPingora(setup).environment()[peers.HTTP1_PATH_VARIABLE], "pingora")
+        finally:
+            del os.environ[peers.HTTP1_PATH_VARIABLE]
 
 
 if __name__ == "__main__":
