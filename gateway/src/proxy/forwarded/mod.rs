@@ -153,4 +153,8 @@ pub fn parse_ip_or_net(text: &str) -> Option<IpNet> {
 }
 
 #[cfg(test)]
+mod allocation_tests;
+#[cfg(test)]
+mod equivalence_tests;
+#[cfg(test)]
 mod tests;

@@ -50,6 +50,6 @@ impl<H: RequestHead> HeaderValues for PlannedHeaders<'_, '_, H> {
         if self.plan.incoming_drops(self.head, name.as_bytes()) {
             return false;
         }
-        self.head.header_values(name).any(|value| test(value))
+        self.head.header_values(name).any(test)
     }
 }
