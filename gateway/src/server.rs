@@ -2,6 +2,7 @@
 //! entrypoint and its listener, the providers, the background task that applies their updates,
 //! and the wait for the end of a graceful shutdown.
 
+use crate::entrypoint::{EntryPoint, EntryPointApp, Http1Path};
 use crate::lifecycle::{self, Lifecycle, ShutdownSignals};
 use crate::providers::{consul, file, ConfigApplier, ProviderUpdate};
 use crate::proxy::forwarded::ForwardedPolicy;
@@ -180,7 +181,15 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         .map(|(name, ep)| (name.clone(), ep.grace_time_out().to_std()))
         .collect();
     let grace = graces.iter().map(|(_, g)| *g).max().unwrap_or_default();
+    // The process's CPU allowance: affinity and the cgroup's quota, as the standard library
+    // reads them.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let http1_path = Http1Path::from_env()?;
+    if http1_path == Http1Path::Pingora {
+        tracing::info!(
+            "every HTTP/1 request goes through Pingora's HttpProxy (GATEWAY_HTTP1_PATH=pingora)"
+        );
+    }
     let server_conf = ServerConf {
         threads,
         // Pingora's pool is one LRU for all servers (this times `threads`, per entrypoint); the
@@ -205,6 +214,10 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         }),
         api: config.api.as_ref().map(|_| Arc::new(config.clone())),
     });
+    // One service, so one runtime sized to the CPU allowance, for every entrypoint: our
+    // connection app owns each connection and hands Pingora's proxy what it does not serve.
+    let mut listeners = Vec::new();
+    let mut served = Vec::new();
     for (index, name) in entry_points.iter().enumerate() {
         let entry_point = &config.entry_points[name];
         let forwarded = ForwardedPolicy::new(&entry_point.forwarded_headers, &server_name)
@@ -212,23 +225,36 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
         let proxy = EntryPointProxy::new(
             index,
             snapshot.clone(),
-            forwarded,
+            forwarded.clone(),
             internal.clone(),
             lifecycle.clone(),
         );
-        let mut service = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
-            proxy,
-            &format!("entrypoint {name}"),
-        );
+        let proxy = Arc::new(pingora::proxy::http_proxy(&server.configuration, proxy));
         let (address, options) = listen_address(&entry_point.bind_address(), ipv6);
+        let bind: SocketAddr = address
+            .parse()
+            .map_err(|e| anyhow::anyhow!("entryPoints/{name}/address: {address:?}: {e}"))?;
+        served.push(EntryPoint::new(
+            name.clone(),
+            index,
+            bind,
+            entry_point.client_limits(),
+            forwarded,
+            proxy,
+        ));
+        tracing::info!(entry_point = %name, %address, "listening");
+        listeners.push((address, options));
+    }
+    let app = EntryPointApp::new(served, snapshot.clone(), lifecycle.clone(), http1_path);
+    let mut service = Service::new("entrypoints".to_string(), app);
+    service.threads = Some(threads);
+    for (address, options) in listeners {
         match options {
             Some(options) => service.add_tcp_with_settings(&address, options),
             None => service.add_tcp(&address),
         }
-        tracing::info!(entry_point = %name, %address, "listening");
-        server.add_service(service);
     }
+    server.add_service(service);
 
     for (name, address) in options.echo_backends {
         let mut service = Service::new(

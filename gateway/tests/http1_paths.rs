@@ -45,17 +45,46 @@ struct Answer {
 
 impl From<Response> for Answer {
     fn from(response: Response) -> Answer {
+        let mut headers: Vec<(String, String)> = response
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("date"))
+            .collect();
+        headers.sort_by_key(|(name, _)| name.to_ascii_lowercase());
         Answer {
             status: response.status,
             reason: response.reason,
-            headers: response
-                .headers
-                .into_iter()
-                .filter(|(name, _)| !name.eq_ignore_ascii_case("date"))
-                .collect(),
-            body: response.body,
+            headers,
+            body: in_field_order(&response.body),
         }
     }
+}
+
+/// A message with its header lines put in one order that keeps the order of the values of
+/// each field (a stable sort by lowercase name): the order of different fields carries no
+/// meaning (RFC 9110, 5.3), and Pingora's header map reorders them as it removes some
+/// (`swap_remove`), where the lean path writes them as received. Bytes that are not a message
+/// head are returned as they are.
+fn in_field_order(message: &[u8]) -> Vec<u8> {
+    let Some(end) = message.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return message.to_vec();
+    };
+    let head = String::from_utf8_lossy(&message[..end]);
+    let mut lines: Vec<&str> = head.split("\r\n").collect();
+    let mut fields = lines.split_off(1);
+    fields.sort_by_key(|line| {
+        line.split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    });
+    let mut out = lines[0].as_bytes().to_vec();
+    for field in fields {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(field.as_bytes());
+    }
+    out.extend_from_slice(&message[end..]);
+    out
 }
 
 /// Requests sent one after the other on one connection, to one entrypoint.
@@ -114,7 +143,10 @@ fn play(side: &Side, conversation: &Conversation) -> Outcome {
         ending.text()
     );
     // The backend records a request before it answers it, so all are recorded by now.
-    let forwarded = side.backend.requests()[before..].to_vec();
+    let forwarded = side.backend.requests()[before..]
+        .iter()
+        .map(|request| in_field_order(request))
+        .collect();
     Outcome {
         answers,
         closed_after: ending.ending != Ending::StillOpen,

@@ -482,3 +482,33 @@ fn any_upgrade_protocol_is_forwarded_and_tunnelled() {
     assert_eq!(header(seen, "connection"), Some("Upgrade"), "{seen}");
     client.shutdown(Shutdown::Both).unwrap();
 }
+
+/// Answers the first request of each connection, then reads the next one and closes without a
+/// word: the race of a server closing a keep-alive connection as a request arrives on it.
+fn closes_after_one_answer(stream: &mut TcpStream, heads: &Mutex<Vec<String>>) -> Served {
+    let Some(head) = read_head(stream)? else {
+        return Ok(());
+    };
+    heads.lock().unwrap().push(head);
+    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")?;
+    if read_head(stream)?.is_some() {
+        heads.lock().unwrap().push("dropped".into());
+    }
+    Err(io::ErrorKind::ConnectionAborted.into())
+}
+
+#[test]
+fn a_request_on_a_kept_connection_the_server_drops_is_sent_again_if_idempotent() {
+    let backend = RawBackend::start(closes_after_one_answer);
+    let gw = Gateway::start(&route_all_to(&backend.url()));
+    assert_eq!(get(gw.web(), "/first").status, 200);
+    // The kept connection takes the next request and dies without answering: the client
+    // still gets the server's answer, from a new connection.
+    assert_eq!(get(gw.web(), "/second").status, 200);
+    assert!(backend.heads().contains(&"dropped".to_string()));
+    assert_eq!(backend.accepted(), 2);
+    // A POST is not sent twice (the server may have acted on it): 502, as Traefik answers.
+    let response = try_request_with_body(gw.web(), "POST", "/post", &[], b"x").unwrap();
+    assert_eq!(response.status, 502);
+    assert_eq!(response.text(), "Bad Gateway");
+}

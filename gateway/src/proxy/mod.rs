@@ -2,7 +2,7 @@
 //! forwarded headers, the router match on the snapshot the request started with, the gateway's
 //! own services, the server pick, the upstream request rewrite, and failed forwards.
 
-mod failure_log;
+pub(crate) mod failure_log;
 pub mod forwarded;
 pub mod head;
 pub mod intake;
@@ -422,7 +422,11 @@ impl ProxyHttp for EntryPointProxy {
             (_, ErrorType::HTTPStatus(code)) => *code,
             (
                 ErrorSource::Downstream,
-                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+                ErrorType::ReadError
+                | ErrorType::WriteError
+                | ErrorType::ReadTimedout
+                | ErrorType::WriteTimedout
+                | ErrorType::ConnectionClosed,
             ) => 499,
             (ErrorSource::Downstream, _) => 400,
             (
@@ -443,7 +447,9 @@ impl ProxyHttp for EntryPointProxy {
         // so the client sees a truncated response, never a well-formed one with an error in it.
         let started = session.response_written().is_some();
         self.log_failure(ctx, status, e, started);
-        if !started && status != 499 {
+        // A client that went away gets the 499 too, as from Traefik: one whose body stopped
+        // coming (readTimeout) is still there to read it.
+        if !started {
             if let Err(write_error) = Answer::proxy_error(status).send(session).await {
                 tracing::debug!(error = %write_error, "could not send the error answer");
             }

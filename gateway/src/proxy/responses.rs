@@ -58,9 +58,18 @@ impl Answer {
         )
     }
 
-    /// A failed forward as Traefik answers it: the status text as the body (`Bad Gateway`).
+    /// A failed forward as Traefik answers it: the status text as the body (`Bad Gateway`);
+    /// a status with no standard reason phrase gets Go's (`499 status code 499`).
     pub fn proxy_error(status: u16) -> Self {
-        Self::text(status, status_text(status))
+        let mut answer = Self::text(status, status_text(status));
+        if http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .is_none()
+        {
+            answer.reason = Some(format!("status code {status}"));
+        }
+        answer
     }
 
     /// An `application/json` answer.
@@ -119,6 +128,69 @@ impl Answer {
             session.write_response_body(Some(self.body), true).await?;
         }
         Ok(())
+    }
+}
+
+impl Answer {
+    /// The answer as HTTP/1.1 bytes, as the Pingora path sends it (its headers, then
+    /// `Content-Length`, `Date` and `Connection`), for the lean path; the body is left out
+    /// when `head_only`.
+    pub fn write_http1(&self, head_only: bool, keep_alive: bool, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let reason = match &self.reason {
+            Some(reason) => reason.as_bytes(),
+            None => http::StatusCode::from_u16(self.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("")
+                .as_bytes(),
+        };
+        let _ = write!(out, "HTTP/1.1 {} ", self.status);
+        out.extend_from_slice(reason);
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &self.headers {
+            write_title_case(out, name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        write_header(
+            out,
+            b"Date",
+            pingora::protocols::http::date::get_cached_date().as_bytes(),
+        );
+        let close = self.close || !keep_alive;
+        write_header(
+            out,
+            b"Connection",
+            if close { b"close" } else { b"keep-alive" },
+        );
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+/// Appends `name: value\r\n`.
+pub fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a lowercase header name in Go's canonical spelling (`Content-Type`).
+fn write_title_case(out: &mut Vec<u8>, name: &[u8]) {
+    let mut upper = true;
+    for &byte in name {
+        out.push(if upper {
+            byte.to_ascii_uppercase()
+        } else {
+            byte
+        });
+        upper = byte == b'-';
     }
 }
 

@@ -244,6 +244,7 @@ fn compile_router(
         name: name.to_string(),
         rule,
         priority,
+        lean: service.is_lean(),
         service,
         service_name: qualified_service,
     });

@@ -20,6 +20,10 @@ pub struct Route {
     pub service: Arc<ServiceHandler>,
     /// The service's qualified name (`api@file`), for logs.
     pub service_name: String,
+    /// Whether the lean HTTP/1 path serves this router's requests (decided when compiled:
+    /// every server of its service is a plain `http://` address, and it has no middleware the
+    /// lean path lacks); otherwise they go through Pingora's `HttpProxy`.
+    pub lean: bool,
 }
 
 /// Routers of one entrypoint.
@@ -134,6 +138,7 @@ mod tests {
                 pass_host_header: true,
             })),
             service_name: "s@file".into(),
+            lean: false,
         })
     }
 

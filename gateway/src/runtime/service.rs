@@ -62,6 +62,22 @@ pub struct Upstream {
     pub response_header_timeout: Option<Duration>,
     /// The server's HTTP/1 connection counts, for `maxIdleConnsPerHost`.
     pub connections: Arc<ServerConnections>,
+    /// How the lean HTTP/1 path reaches the server, when it can: a plain `http://` server
+    /// named by IP address, with no path to keep in front of the request's.
+    pub lean: Option<LeanTarget>,
+}
+
+/// A server as the lean HTTP/1 path connects to it (see `crate::entrypoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeanTarget {
+    /// The server's address.
+    pub address: SocketAddr,
+    /// `forwardingTimeouts.dialTimeout`.
+    pub dial_timeout: Option<Duration>,
+    /// `forwardingTimeouts.responseHeaderTimeout`.
+    pub response_header_timeout: Option<Duration>,
+    /// `forwardingTimeouts.idleConnTimeout`.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Upstream {
@@ -120,6 +136,18 @@ impl Upstream {
         let path = parsed.path();
         let path_prefix =
             (preserve_path && path != "/" && !path.is_empty()).then(|| path.to_string());
+        let lean = match (
+            tls || http2 || path_prefix.is_some(),
+            host.parse::<IpAddr>(),
+        ) {
+            (false, Ok(ip)) => Some(LeanTarget {
+                address: SocketAddr::new(ip, port),
+                dial_timeout: transport.dial_timeout,
+                response_header_timeout: transport.response_header_timeout,
+                idle_timeout: transport.idle_timeout,
+            }),
+            _ => None,
+        };
         Ok(Self {
             url: url.to_string(),
             peer: target.peer(http2),
@@ -128,6 +156,7 @@ impl Upstream {
             path_prefix,
             response_header_timeout: transport.response_header_timeout,
             connections,
+            lean,
         })
     }
 
@@ -229,6 +258,15 @@ pub struct Picked {
 }
 
 impl ServiceHandler {
+    /// Whether every server this service can pick is reachable by the lean HTTP/1 path.
+    pub fn is_lean(&self) -> bool {
+        match self {
+            ServiceHandler::LoadBalancer(lb) => lb.servers.iter().all(|s| s.lean.is_some()),
+            ServiceHandler::Weighted { children, .. } => children.iter().all(|c| c.is_lean()),
+            ServiceHandler::Internal(_) => false,
+        }
+    }
+
     /// Chooses the server for the next request; `None` means no server is available (503),
     /// as for an internal service reached through a `weighted` one.
     pub fn pick(&self) -> Option<Picked> {
@@ -271,6 +309,12 @@ mod tests {
             tls.peer.options.custom_l4.is_some(),
             "a name is resolved by the dialer"
         );
+        assert_eq!(
+            ignored.lean.map(|t| t.address.to_string()).as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        assert!(upstream.lean.is_none(), "a kept path is the Pingora path's");
+        assert!(tls.lean.is_none(), "https is the Pingora path's");
         let v6 = Upstream::new("http://[::1]:9000", false, &settings).unwrap();
         assert_eq!(v6.peer._address.to_string(), "[::1]:9000");
         assert!(

@@ -14,6 +14,10 @@
 //! instant is retried as on any keep-alive connection its server closed). `maxIdleConnsPerHost`
 //! below zero keeps no idle connection at all: Pingora's idle timeout of zero drops each one.
 //! HTTP/2 (`h2c`) connections are not counted, as in Go, where the limit is HTTP/1's.
+//!
+//! The lean HTTP/1 path keeps its own idle connections here too, one list per server shared by
+//! every thread (a short lock, so that an idle connection is reused whichever thread the next
+//! request runs on), counted in the same totals: the limit holds for both paths together.
 
 use pingora::upstreams::peer::{Tracer, Tracing};
 use std::collections::HashMap;
@@ -21,6 +25,8 @@ use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
 /// Every server's counts, by (`scheme://authority`, idle limit), for as long as they are used.
 #[derive(Default)]
@@ -41,6 +47,35 @@ pub struct ServerConnections {
     in_use: AtomicUsize,
     /// Idle connections allowed.
     max_idle: usize,
+    /// The lean path's idle connections, the most recently used last.
+    lean_idle: Mutex<Vec<IdleLeanConnection>>,
+}
+
+/// A connection of the lean path, counted as open while it lives.
+#[derive(Debug)]
+pub struct LeanConnection {
+    /// The socket.
+    pub stream: TcpStream,
+    server: Arc<ServerConnections>,
+}
+
+impl Drop for LeanConnection {
+    fn drop(&mut self) {
+        self.server.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[derive(Debug)]
+struct IdleLeanConnection {
+    connection: LeanConnection,
+    since: Instant,
+}
+
+/// Whether an idle connection can take a request: still open and with nothing to read. A
+/// server that closed it shows end-of-stream; one that sent bytes unasked cannot be trusted.
+fn is_reusable(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 impl ServerConnections {
@@ -66,6 +101,7 @@ impl ServerConnections {
             open: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
             max_idle,
+            lean_idle: Mutex::new(Vec::new()),
         });
         registry.servers.insert(entry, Arc::downgrade(&counts));
         counts
@@ -84,6 +120,58 @@ impl ServerConnections {
             server: Some(self.clone()),
             fd,
         }
+    }
+
+    /// Counts a new connection of the lean path as open, for as long as it lives.
+    pub fn lean_connection(self: &Arc<Self>, stream: TcpStream) -> LeanConnection {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        LeanConnection {
+            stream,
+            server: self.clone(),
+        }
+    }
+
+    /// An idle lean-path connection to reuse, the most recently used first; those idle longer
+    /// than `idle_timeout` (`idleConnTimeout`) or found closed are dropped on the way.
+    pub fn take_lean(&self, idle_timeout: Option<Duration>) -> Option<LeanConnection> {
+        loop {
+            let idle = self
+                .lean_idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()?;
+            let fresh = idle_timeout.is_none_or(|limit| idle.since.elapsed() < limit);
+            if fresh && is_reusable(&idle.connection.stream) {
+                return Some(idle.connection);
+            }
+        }
+    }
+
+    /// Keeps a lean-path connection whose response ended cleanly for the next request, unless
+    /// the server has `maxIdleConnsPerHost` idle connections already (counting both paths'),
+    /// in which case it is closed. `hold` is the request's hold on it, ended here. Connections
+    /// idle past `idle_timeout` are closed on the way.
+    pub fn put_lean(
+        &self,
+        connection: LeanConnection,
+        hold: InUse,
+        idle_timeout: Option<Duration>,
+    ) {
+        if !hold.release() {
+            return;
+        }
+        let mut idle = self.lean_idle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(limit) = idle_timeout {
+            let expired = idle
+                .iter()
+                .take_while(|c| c.since.elapsed() >= limit)
+                .count();
+            idle.drain(..expired);
+        }
+        idle.push(IdleLeanConnection {
+            connection,
+            since: Instant::now(),
+        });
     }
 
     /// Idle connections right now (open and not held by a request).
@@ -128,25 +216,35 @@ impl InUse {
     ///
     /// The connection must still be open: call this while the request owns it, before Pingora
     /// releases it (`upstream_response_filter` or `upstream_response_body_filter`).
-    pub unsafe fn finish(mut self) {
+    pub unsafe fn finish(self) {
+        let fd = self.fd;
+        if !self.release() {
+            // SAFETY: the caller guarantees the connection is open and ours during this call.
+            let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+            let _ = socket2::SockRef::from(&socket).shutdown(Shutdown::Read);
+        }
+    }
+
+    /// Ends the hold at the end of a response; whether the connection may then stay idle
+    /// (false: the server would have more idle connections than `maxIdleConnsPerHost`).
+    pub fn release(mut self) -> bool {
         let Some(server) = self.server.take() else {
-            return;
+            return false;
         };
         let still_busy = server.in_use.fetch_sub(1, Ordering::AcqRel) - 1;
         let idle_after = server
             .open
             .load(Ordering::Acquire)
             .saturating_sub(still_busy);
-        if idle_after > server.max_idle {
-            // SAFETY: the caller guarantees the connection is open and ours during this call.
-            let socket = unsafe { BorrowedFd::borrow_raw(self.fd) };
-            let _ = socket2::SockRef::from(&socket).shutdown(Shutdown::Read);
+        let keep = idle_after <= server.max_idle;
+        if !keep {
             tracing::debug!(
                 idle = idle_after - 1,
                 max_idle = server.max_idle,
                 "closing a connection instead of pooling it: the server has enough idle ones"
             );
         }
+        keep
     }
 }
 
@@ -211,5 +309,68 @@ mod tests {
         tracer.0.on_connected();
         drop(server.start_use(-1));
         assert_eq!(server.idle(), 1);
+    }
+
+    async fn connected_pair(listener: &tokio::net::TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn only_open_quiet_lean_connections_are_reused() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = ServerConnections::for_server("http://lean-reuse.test:1", 8);
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let (client, peer) = connected_pair(&listener).await;
+            let connection = server.lean_connection(client);
+            let hold = server.start_use(connection.stream.as_raw_fd());
+            server.put_lean(connection, hold, None);
+            peers.push(peer);
+        }
+        assert_eq!(server.idle(), 3);
+        // The newest is answered unasked, the middle one closed: only the oldest is reusable.
+        peers[2].write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        drop(peers.remove(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let reused = server.take_lean(None).expect("the quiet connection");
+        assert!(is_reusable(&reused.stream));
+        assert!(server.take_lean(None).is_none());
+        assert_eq!(server.idle(), 1, "the dropped ones are no longer counted");
+    }
+
+    #[tokio::test]
+    async fn lean_connections_obey_the_idle_limit_and_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = ServerConnections::for_server("http://lean-limit.test:1", 1);
+        let mut peers = Vec::new();
+        let mut holds = Vec::new();
+        for _ in 0..2 {
+            let (client, peer) = connected_pair(&listener).await;
+            let connection = server.lean_connection(client);
+            holds.push((server.start_use(connection.stream.as_raw_fd()), connection));
+            peers.push(peer);
+        }
+        for (hold, connection) in holds {
+            server.put_lean(connection, hold, None);
+        }
+        assert_eq!(
+            server.idle(),
+            1,
+            "the second would have made two idle: closed"
+        );
+        let connection = server.take_lean(None).unwrap();
+        let hold = server.start_use(connection.stream.as_raw_fd());
+        server.put_lean(connection, hold, Some(Duration::from_millis(20)));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert!(
+            server.take_lean(Some(Duration::from_millis(20))).is_none(),
+            "expired"
+        );
+        assert_eq!(server.idle(), 0);
     }
 }
