@@ -4,6 +4,8 @@
 //! path's wire format; `proxy` the request path's policy and Pingora's `ProxyHttp`; `runtime`
 //! the compiled configuration it reads; `service` how requests reach servers.
 
+#[cfg(test)]
+mod allocation_count;
 pub mod api;
 pub mod defaults;
 pub mod entrypoint;

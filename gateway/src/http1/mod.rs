@@ -74,35 +74,7 @@ fn parse_length(value: &[u8], max: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-
-    /// The system allocator, counting the allocations of each thread (for the test below).
-    struct CountingAllocator;
-
-    thread_local! {
-        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    unsafe impl GlobalAlloc for CountingAllocator {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ALLOCATIONS.with(|count| count.set(count.get() + 1));
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            unsafe { System.dealloc(ptr, layout) }
-        }
-    }
-
-    #[global_allocator]
-    static COUNTING: CountingAllocator = CountingAllocator;
-
-    fn allocations_during(work: impl FnOnce()) -> usize {
-        let before = ALLOCATIONS.with(Cell::get);
-        work();
-        ALLOCATIONS.with(Cell::get) - before
-    }
+    use crate::allocation_count::allocations_during;
 
     #[test]
     fn parsing_and_reading_heads_never_allocates() {
