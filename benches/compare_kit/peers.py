@@ -301,6 +301,18 @@ PEERS = [Direct, Gateway, Nginx, Haproxy, Traefik]
 ALL_PEERS = [Direct, Gateway, GatewayPingora, Nginx, Haproxy, Traefik]
 
 
+def select(names, gateway_pingora=False):
+    """The peer names to run, in ALL_PEERS order: `names` (comma-separated), plus gateway-pingora when
+    `gateway_pingora`; ValueError on a name that is no peer."""
+    wanted = set(names.split(","))
+    known = {p.name for p in ALL_PEERS}
+    if wanted - known:
+        raise ValueError(f"--peers: no such peer {', '.join(sorted(wanted - known))} (peers: {', '.join(p.name for p in ALL_PEERS)})")
+    if gateway_pingora:
+        wanted.add(GatewayPingora.name)
+    return [p.name for p in ALL_PEERS if p.name in wanted]
+
+
 class Consul:
     """A Consul dev agent holding the KV configuration the gateway and Traefik read."""
 

@@ -165,6 +165,14 @@ class PingoraPathTest(unittest.TestCase):
         self.assertEqual(report.path_gain(results), {})
         self.assertNotIn("gateway-pingora", report.ratio_table(results))
 
+    def test_gateway_pingora_runs_only_when_asked_for_right_after_the_gateway(self):
+        default = ",".join(p.name for p in peers.PEERS)
+        self.assertNotIn("gateway-pingora", peers.select(default))
+        self.assertEqual(peers.select("nginx,gateway", gateway_pingora=True), ["gateway", "gateway-pingora", "nginx"])
+        self.assertEqual(peers.select("gateway-pingora,direct"), ["direct", "gateway-pingora"])
+        with self.assertRaisesRegex(ValueError, "no such peer gatway"):
+            peers.select("gatway,nginx")
+
     def test_only_the_pingora_peer_sets_the_path_switch(self):
         setup = object()
         os.environ[peers.HTTP1_PATH_VARIABLE] = "left over from the shell"
