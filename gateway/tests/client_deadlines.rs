@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 use support::raw::{self, Ending};
 use support::*;
 
+/// These tests measure deadlines of a second or two; run side by side (the 10 000-connection
+/// one above all) on a small machine, the gateway can be late by more than their margins, so
+/// they run one at a time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Go's answer to a request whose head did not arrive within readTimeout, as Traefik sends it.
 const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request";
 /// Go's answer to a head over maxHeaderBytes (plus its 4096 bytes of slack).
@@ -60,6 +68,7 @@ fn assert_within(what: &str, at: Duration, low: Duration, high: Duration) {
 /// write fails with EPIPE). Traefik arms readTimeout when it accepts the connection.
 #[test]
 fn slowloris_on_the_first_request_gets_400_at_read_timeout() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    readTimeout: 1s");
     let mut stream = raw::connect(gateway.web());
@@ -81,6 +90,7 @@ fn slowloris_on_the_first_request_gets_400_at_read_timeout() {
 /// is closed (FIN, no bytes) at 1.00s: the first request is under readTimeout, not idleTimeout.
 #[test]
 fn silent_client_before_the_first_request_is_closed_at_read_timeout() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    readTimeout: 1s\n    idleTimeout: 3s");
     let stream = raw::connect(gateway.web());
@@ -95,6 +105,7 @@ fn silent_client_before_the_first_request_is_closed_at_read_timeout() {
 /// connecting is still connected; idleTimeout only runs between requests.
 #[test]
 fn idle_timeout_does_not_apply_before_the_first_request() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    idleTimeout: 1s");
     let stream = raw::connect(gateway.web());
@@ -111,6 +122,7 @@ fn idle_timeout_does_not_apply_before_the_first_request() {
 /// So an idle wait longer than readTimeout does not close the connection.
 #[test]
 fn slowloris_on_a_later_request_is_timed_from_its_first_bytes() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    readTimeout: 1s");
     let mut reader = BufReader::new(raw::connect(gateway.web()));
@@ -139,6 +151,7 @@ fn slowloris_on_a_later_request_is_timed_from_its_first_bytes() {
 /// Each request restarts the wait: requests 0.6s apart keep the connection open.
 #[test]
 fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    idleTimeout: 1s");
     let mut reader = BufReader::new(raw::connect(gateway.web()));
@@ -162,6 +175,7 @@ fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
 /// a 6000-byte one gets `HEADER_TOO_LARGE` at once, then a FIN.
 #[test]
 fn head_over_max_header_bytes_gets_431() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) = gateway_with("http:\n  maxHeaderBytes: 1024");
     let head_of = |total: usize| {
         let start = b"GET /big HTTP/1.1\r\nHost: deadlines.test\r\nX-Padding: ".to_vec();
@@ -207,6 +221,7 @@ fn flood_headers(addr: SocketAddr) -> raw::Received {
 /// the default), then the client's writes fail.
 #[test]
 fn endless_header_stream_gets_431() {
+    let _serial = one_at_a_time();
     let (small, _backend) = gateway_with("http:\n  maxHeaderBytes: 1024");
     let received = flood_headers(small.web());
     assert_received(&received, HEADER_TOO_LARGE);
@@ -226,6 +241,7 @@ fn endless_header_stream_gets_431() {
 /// proxy's answer when reading the client's body failed), then the connection is reset.
 #[test]
 fn body_trickle_past_read_timeout_gets_499() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    readTimeout: 1s");
     let mut stream = raw::connect(gateway.web());
@@ -258,6 +274,7 @@ fn body_trickle_past_read_timeout_gets_499() {
 /// the connection stays open: readTimeout covers reading the request only.
 #[test]
 fn read_timeout_does_not_cut_a_slow_backend() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    readTimeout: 1s");
     let mut reader = BufReader::new(raw::connect(gateway.web()));
@@ -272,6 +289,7 @@ fn read_timeout_does_not_cut_a_slow_backend() {
 /// answered normally).
 #[test]
 fn write_timeout_passed_while_the_backend_answers_closes_without_answer() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    writeTimeout: 1s");
     let mut reader = BufReader::new(raw::connect(gateway.web()));
@@ -294,6 +312,7 @@ fn write_timeout_passed_while_the_backend_answers_closes_without_answer() {
 /// writeTimeout the same client gets all 50 MB.
 #[test]
 fn write_timeout_cuts_a_slow_reader_short() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) =
         gateway_with("transport:\n  respondingTimeouts:\n    writeTimeout: 1s");
     let mut stream = raw::connect(gateway.web());
@@ -320,6 +339,7 @@ fn write_timeout_cuts_a_slow_reader_short() {
 /// `keep-alive` one is accepted here: that is not a deadline matter), the third has `Connection: close` and a FIN follows right after it.
 #[test]
 fn keep_alive_max_requests_closes_after_the_last_allowed_request() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) = gateway_with("transport:\n  keepAliveMaxRequests: 3");
     let mut reader = BufReader::new(raw::connect(gateway.web()));
     for n in 1..=3 {
@@ -341,6 +361,7 @@ fn keep_alive_max_requests_closes_after_the_last_allowed_request() {
 /// `Connection: close`, then a FIN.
 #[test]
 fn keep_alive_max_time_closes_the_first_answer_after_it() {
+    let _serial = one_at_a_time();
     let (gateway, _backend) = gateway_with("transport:\n  keepAliveMaxTime: 1s");
     let mut reader = BufReader::new(raw::connect(gateway.web()));
     let connected = Instant::now();
@@ -420,6 +441,7 @@ fn collect_closed(streams: &[TcpStream], closed: &mut [Option<Instant>]) -> Resu
 /// cannot hold 10 000 in each process (the count is printed).
 #[test]
 fn ten_thousand_idle_keep_alive_connections_are_reaped() {
+    let _serial = one_at_a_time();
     let limit = raise_open_files_limit();
     let count = 10_000usize.min(limit.saturating_sub(1_000) as usize);
     eprintln!("open-files limit {limit}: {count} idle connections");

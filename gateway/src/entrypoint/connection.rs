@@ -74,6 +74,17 @@ pub(super) async fn write_all(stream: &mut DeadlineStream, bytes: &[u8]) -> std:
     stream.flush().await
 }
 
+/// Whether `input` holds the end of a request head (a blank line, CRLF or bare LF as Go
+/// accepts), searching from `scanned` on and remembering how far it looked.
+fn head_ends(input: &[u8], scanned: &mut usize) -> bool {
+    let from = scanned.saturating_sub(2);
+    let found = input[from..].windows(2).enumerate().any(|(i, pair)| {
+        pair == b"\n\n" || (pair == b"\n\r" && input.get(from + i + 2) == Some(&b'\n'))
+    });
+    *scanned = input.len();
+    found
+}
+
 fn after(limit: Option<Duration>) -> Option<Instant> {
     limit.map(|limit| Instant::now() + limit)
 }
@@ -132,12 +143,19 @@ pub(super) async fn serve(
                 return;
             }
         }
+        let mut scanned = 0;
         let status = loop {
             match connection
                 .request
                 .parse(&connection.input, limits.max_head_bytes)
             {
                 HeadStatus::Partial => {}
+                // Pingora gets whole heads only, so that maxHeaderBytes is ours on both paths.
+                HeadStatus::Fallback(_) if !head_ends(&connection.input, &mut scanned) => {
+                    if connection.input.len() >= limits.max_head_bytes {
+                        break HeadStatus::TooLarge;
+                    }
+                }
                 status => break status,
             }
             match read_more(&mut stream, &mut connection.input).await {
@@ -215,5 +233,23 @@ impl Connection<'_> {
             .await?;
         let (stream, _settings) = reused.consume();
         DeadlineStream::from_stream(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_ends;
+
+    #[test]
+    fn head_ends_are_found_across_reads() {
+        let mut scanned = 0;
+        let mut input = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        assert!(!head_ends(&input, &mut scanned));
+        input.extend_from_slice(b"\r");
+        assert!(!head_ends(&input, &mut scanned));
+        input.extend_from_slice(b"\n");
+        assert!(head_ends(&input, &mut scanned), "split inside CRLF CRLF");
+        assert!(head_ends(b"GET / HTTP/1.1\nHost: a\n\n", &mut 0), "bare LF");
+        assert!(!head_ends(b"GET / HTTP/1.1\r\nHost: a\r\nX: \n", &mut 0));
     }
 }
