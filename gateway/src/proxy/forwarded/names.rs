@@ -36,9 +36,9 @@ const HOP_BY_HOP: [&str; 9] = [
 /// content-length` can neither unframe a body nor `Connection: host` drop the host.
 const NEVER_NOMINATED: [&str; 3] = ["content-length", "transfer-encoding", "host"];
 
-/// Case-insensitive name comparison.
-pub(super) fn is(name: &[u8], lowercase: &str) -> bool {
-    name.eq_ignore_ascii_case(lowercase.as_bytes())
+/// Case-insensitive comparison of a received name or token with a known one.
+pub(super) fn is(name: &[u8], known: &str) -> bool {
+    name.eq_ignore_ascii_case(known.as_bytes())
 }
 
 /// True for a header Traefik manages, including `X_Forwarded_For`-style spellings.
