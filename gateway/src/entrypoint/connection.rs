@@ -8,7 +8,9 @@
 use super::app::{EntryPoint, EntryPointApp, Http1Path};
 use super::deadlines::DeadlineStream;
 use super::lean::{self, Served};
+use crate::http1::framing::request_body;
 use crate::http1::request::{HeadStatus, ParsedRequest};
+use crate::proxy::LastRequest;
 use bytes::BytesMut;
 use pingora::apps::HttpServerApp;
 use pingora::protocols::http::ServerSession;
@@ -74,13 +76,23 @@ pub(super) async fn write_all(stream: &mut DeadlineStream, bytes: &[u8]) -> std:
     stream.flush().await
 }
 
-/// Whether `input` holds the end of a request head (a blank line, CRLF or bare LF as Go
-/// accepts), searching from `scanned` on and remembering how far it looked.
+/// Where the request head at the start of `input` ends (just past its blank line, CRLF or a
+/// bare LF as Go accepts), looking from `from` on.
+fn head_end(input: &[u8], from: usize) -> Option<usize> {
+    input[from..]
+        .windows(2)
+        .enumerate()
+        .find_map(|(i, pair)| match pair {
+            b"\n\n" => Some(from + i + 2),
+            b"\n\r" if input.get(from + i + 2) == Some(&b'\n') => Some(from + i + 3),
+            _ => None,
+        })
+}
+
+/// Whether `input` holds the end of a request head, looking only at what came after
+/// `scanned`, which it moves on.
 fn head_ends(input: &[u8], scanned: &mut usize) -> bool {
-    let from = scanned.saturating_sub(2);
-    let found = input[from..].windows(2).enumerate().any(|(i, pair)| {
-        pair == b"\n\n" || (pair == b"\n\r" && input.get(from + i + 2) == Some(&b'\n'))
-    });
+    let found = head_end(input, scanned.saturating_sub(2)).is_some();
     *scanned = input.len();
     found
 }
@@ -216,16 +228,25 @@ impl Connection<'_> {
     /// may serve another.
     async fn hand_off(
         &mut self,
-        stream: Box<DeadlineStream>,
+        mut stream: Box<DeadlineStream>,
         shutdown: ShutdownWatch,
         last: bool,
     ) -> Option<Box<DeadlineStream>> {
+        // readTimeout bounds reading the request; once Pingora has read it whole, reads (its
+        // watch for the client leaving while the server answers) have no deadline, as in Go.
+        if let Some(head_len) = head_end(&self.input, 0) {
+            let body = request_body(&self.input);
+            stream.lift_read_deadline_after(body, &self.input[head_len..]);
+        }
         let mut session = ServerSession::new_http1(stream.into_stream());
         session.set_pipelined_prefix(BytesMut::from(&self.input[..]));
         self.input.clear();
         // The wait between requests is this loop's; Pingora only needs to know whether the
-        // connection is kept.
-        session.set_keepalive((!last).then_some(60));
+        // connection is kept, which it decides from the head it reads, unless told otherwise.
+        session.set_keepalive(Some(60));
+        if last {
+            session.set_connection_user_context(Some(Box::new(LastRequest)));
+        }
         let reused = self
             .entry_point
             .proxy
@@ -238,7 +259,7 @@ impl Connection<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::head_ends;
+    use super::{head_end, head_ends};
 
     #[test]
     fn head_ends_are_found_across_reads() {
@@ -251,5 +272,6 @@ mod tests {
         assert!(head_ends(&input, &mut scanned), "split inside CRLF CRLF");
         assert!(head_ends(b"GET / HTTP/1.1\nHost: a\n\n", &mut 0), "bare LF");
         assert!(!head_ends(b"GET / HTTP/1.1\r\nHost: a\r\nX: \n", &mut 0));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nbody", 0), Some(18));
     }
 }

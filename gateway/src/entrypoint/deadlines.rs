@@ -3,6 +3,8 @@
 //! reading and writing; past one, the operation fails with `TimedOut`, as in Go, so
 //! `respondingTimeouts` bound a whole request and a whole response, not each read or write.
 
+use crate::http1::chunked::ChunkedScanner;
+use crate::http1::framing::RequestBody;
 use async_trait::async_trait;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
@@ -17,11 +19,45 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// What is left of the request body being read, after which the read deadline no longer
+/// applies: as in Go, readTimeout bounds reading the request, not the wait for its response
+/// (while Pingora waits for the server it keeps reading the client, to see it leave).
+#[derive(Debug)]
+enum BodyLeft {
+    /// The read deadline applies to every read.
+    Unknown,
+    Bytes(u64),
+    Chunked(ChunkedScanner),
+    /// The request has been read: reads have no deadline.
+    Done,
+}
+
+impl BodyLeft {
+    fn consume(&mut self, bytes: &[u8]) {
+        match self {
+            BodyLeft::Bytes(left) => {
+                *left = left.saturating_sub(bytes.len() as u64);
+                if *left == 0 {
+                    *self = BodyLeft::Done;
+                }
+            }
+            BodyLeft::Chunked(scanner) => match scanner.scan(bytes) {
+                Ok(scanned) if scanned.done => *self = BodyLeft::Done,
+                Ok(_) => {}
+                // A malformed body fails the request; the deadline keeps applying meanwhile.
+                Err(_) => *self = BodyLeft::Unknown,
+            },
+            BodyLeft::Unknown | BodyLeft::Done => {}
+        }
+    }
+}
+
 /// A client connection with deadlines. Its two timers are allocated once per connection and
 /// moved, never recreated, when a deadline changes.
 #[derive(Debug)]
 pub struct DeadlineStream {
     inner: Stream,
+    body_left: BodyLeft,
     read_deadline: Option<Instant>,
     write_deadline: Option<Instant>,
     read_timer: Pin<Box<Sleep>>,
@@ -34,6 +70,7 @@ impl DeadlineStream {
         let far = Instant::now();
         Box::new(Self {
             inner,
+            body_left: BodyLeft::Unknown,
             read_deadline: None,
             write_deadline: None,
             read_timer: Box::pin(tokio::time::sleep_until(far)),
@@ -44,6 +81,21 @@ impl DeadlineStream {
     /// Reads fail with `TimedOut` from `deadline` on (`None`: never).
     pub fn set_read_deadline(&mut self, deadline: Option<Instant>) {
         self.read_deadline = deadline;
+        self.body_left = BodyLeft::Unknown;
+    }
+
+    /// Lifts the read deadline once the body of the request whose head ends in `buffered` has
+    /// been read: `body` frames it, `buffered` holds the bytes already read after the head.
+    pub fn lift_read_deadline_after(&mut self, body: Option<RequestBody>, buffered: &[u8]) {
+        self.body_left = match body {
+            None => BodyLeft::Unknown,
+            Some(RequestBody::Length(length)) => BodyLeft::Bytes(length),
+            Some(RequestBody::Chunked) => BodyLeft::Chunked(ChunkedScanner::new()),
+        };
+        if matches!(self.body_left, BodyLeft::Bytes(0)) {
+            self.body_left = BodyLeft::Done;
+        }
+        self.body_left.consume(buffered);
     }
 
     /// Writes fail with `TimedOut` from `deadline` on (`None`: never).
@@ -90,10 +142,19 @@ impl AsyncRead for DeadlineStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if expired(this.read_deadline, &mut this.read_timer, cx) {
+        let deadline = match this.body_left {
+            BodyLeft::Done => None,
+            _ => this.read_deadline,
+        };
+        if expired(deadline, &mut this.read_timer, cx) {
             return timed_out();
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if !matches!(this.body_left, BodyLeft::Unknown | BodyLeft::Done) {
+            this.body_left.consume(&buf.filled()[before..]);
+        }
+        polled
     }
 }
 

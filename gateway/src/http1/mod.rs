@@ -2,6 +2,7 @@
 //! bodies, parsed into offsets over the connection's own buffer without allocating.
 
 pub mod chunked;
+pub mod framing;
 pub mod request;
 pub mod response;
 

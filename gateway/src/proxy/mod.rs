@@ -89,6 +89,12 @@ impl InternalServices {
     }
 }
 
+/// Marks the request Pingora is handed as its connection's last (keepAliveMaxRequests,
+/// keepAliveMaxTime, shutdown): the entrypoint app passes it as the session's connection
+/// context, since Pingora decides keep-alive anew from the request head it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct LastRequest;
+
 /// The proxy logic of one entrypoint.
 pub struct EntryPointProxy {
     /// Index of this entrypoint's router table in every snapshot.
@@ -183,6 +189,17 @@ impl ProxyHttp for EntryPointProxy {
             picked: None,
             connection: ConnectionUse::default(),
             _in_flight: self.lifecycle.request_started(self.index),
+        }
+    }
+
+    fn on_connection_reuse(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestContext,
+        previous: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        if previous.is::<LastRequest>() {
+            session.set_keepalive(None);
         }
     }
 
