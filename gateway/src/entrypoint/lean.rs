@@ -343,47 +343,24 @@ async fn exchange(
                 .await
                 .map_err(|e| started(Failure::new(499, e.to_string())))?;
         }
-        ResponseBody::Length(length) => {
-            let mut left = length;
+        ResponseBody::Length(_) | ResponseBody::Chunked => {
+            let mut end = match body {
+                ResponseBody::Length(length) => BodyEnd::Length(length),
+                _ => BodyEnd::Chunked(ChunkedScanner::new()),
+            };
             let mut from = head_len;
             loop {
-                let available = (buffers.upstream.len() - from) as u64;
-                let take = available.min(left) as usize;
-                out.extend_from_slice(&buffers.upstream[from..from + take]);
-                left -= take as u64;
-                if from + take < buffers.upstream.len() {
+                let (used, done) = end.take(&buffers.upstream[from..]).map_err(started)?;
+                out.extend_from_slice(&buffers.upstream[from..from + used]);
+                if done && from + used < buffers.upstream.len() {
+                    // The server sent more than the response: its connection is not reused.
                     clean_end = false;
                 }
                 write_all(client, out)
                     .await
                     .map_err(|e| started(Failure::new(499, e.to_string())))?;
                 out.clear();
-                if left == 0 {
-                    break;
-                }
-                buffers.upstream.clear();
-                from = 0;
-                read_upstream(&mut upstream.stream, &mut buffers.upstream)
-                    .await
-                    .map_err(started)?;
-            }
-        }
-        ResponseBody::Chunked => {
-            let mut scanner = ChunkedScanner::new();
-            let mut from = head_len;
-            loop {
-                let scanned = scanner
-                    .scan(&buffers.upstream[from..])
-                    .map_err(|e| started(Failure::new(502, format!("chunked body: {e}"))))?;
-                out.extend_from_slice(&buffers.upstream[from..from + scanned.used]);
-                if scanned.done && from + scanned.used < buffers.upstream.len() {
-                    clean_end = false;
-                }
-                write_all(client, out)
-                    .await
-                    .map_err(|e| started(Failure::new(499, e.to_string())))?;
-                out.clear();
-                if scanned.done {
+                if done {
                     break;
                 }
                 buffers.upstream.clear();
@@ -425,6 +402,31 @@ async fn exchange(
         connections.put_lean(upstream, hold, target.idle_timeout);
     }
     Ok(keep)
+}
+
+/// Where a framed response body ends.
+enum BodyEnd {
+    /// This many bytes are left.
+    Length(u64),
+    Chunked(ChunkedScanner),
+}
+
+impl BodyEnd {
+    /// How many of `bytes` (the next ones received) belong to the body, and whether it ends
+    /// with them.
+    fn take(&mut self, bytes: &[u8]) -> Result<(usize, bool), Failure> {
+        match self {
+            BodyEnd::Length(left) => {
+                let used = (bytes.len() as u64).min(*left);
+                *left -= used;
+                Ok((used as usize, *left == 0))
+            }
+            BodyEnd::Chunked(scanner) => scanner
+                .scan(bytes)
+                .map(|scanned| (scanned.used, scanned.done))
+                .map_err(|e| Failure::new(502, format!("chunked body: {e}"))),
+        }
+    }
 }
 
 /// Why no response head came.
