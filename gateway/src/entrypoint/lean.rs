@@ -16,6 +16,7 @@ use crate::service::idle_pool::{LeanConnection, ServerConnections};
 use control::rule::{normalize_host, normalize_path, RequestView};
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -163,7 +164,8 @@ pub(super) async fn serve(
     let outcome = exchange(
         buffers,
         client,
-        (&target, connections),
+        &target,
+        connections,
         idempotent,
         head_only,
         close_after,
@@ -249,7 +251,8 @@ async fn connect(target: &LeanTarget) -> Result<TcpStream, Failure> {
 async fn exchange(
     buffers: &mut Buffers,
     client: &mut DeadlineStream,
-    (target, connections): (&LeanTarget, &std::sync::Arc<ServerConnections>),
+    target: &LeanTarget,
+    connections: &Arc<ServerConnections>,
     idempotent: bool,
     head_only: bool,
     close_after: bool,
