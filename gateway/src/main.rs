@@ -38,6 +38,12 @@ SUPPORTED STATIC CONFIGURATION:
                                                    time still accepting requests after SIGTERM (0s)
     --entryPoints.<name>.transport.lifeCycle.graceTimeOut
                                                    time then given to requests in flight (10s)
+    --entryPoints.<name>.transport.respondingTimeouts.readTimeout | .writeTimeout | .idleTimeout
+                                                   a whole request (60s), a response (none), the wait
+                                                   between requests (180s)
+    --entryPoints.<name>.transport.keepAliveMaxRequests | .keepAliveMaxTime
+                                                   end a connection after this many requests / this age
+    --entryPoints.<name>.http.maxHeaderBytes       largest request head, in bytes (1048576)
     --providers.file.filename | .directory | .watch      dynamic configuration files (watch: true)
     --providers.consul.endpoints                   Consul addresses, failed over in order (127.0.0.1:8500)
     --providers.consul.rootKey                     key prefix of the configuration (traefik)
@@ -59,6 +65,8 @@ Other Traefik keys are accepted and reported once as not supported. RUST_LOG ove
 --log.level. SIGTERM shuts down gracefully: /ping answers terminatingStatusCode, the listeners
 accept for requestAcceptGraceTimeout, then close, and the gateway exits as soon as the requests
 in flight are done (each entrypoint waits at most its graceTimeOut). SIGINT stops at once.
+GATEWAY_HTTP1_PATH=pingora sends every HTTP/1 request through Pingora's HttpProxy instead of
+the lean path (to compare the two).
 ";
 
 fn main() -> ExitCode {
