@@ -262,6 +262,8 @@ async fn exchange(
     // request is sent again once, on a new connection (an idempotent one even if it may have
     // been read; any request when it could not be written).
     let mut upstream: LeanConnection;
+    // The request's hold on its connection, from the moment it is taken: it is not idle.
+    let mut hold;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -275,6 +277,7 @@ async fn exchange(
             Some(connection) => connection,
             None => connections.lean_connection(connect(target).await.map_err(not_started)?),
         };
+        hold = connections.start_use(upstream.stream.as_raw_fd());
         if let Err(e) = upstream.stream.write_all(&buffers.out).await {
             if reused {
                 continue;
@@ -296,7 +299,6 @@ async fn exchange(
             Err(HeadFailure::Failed(failure)) => return Err(not_started(failure)),
         }
     }
-    let hold = connections.start_use(upstream.stream.as_raw_fd());
     let response = &buffers.response;
     let head_len = response.head_len();
     let body = response.body(head_only);
