@@ -249,12 +249,7 @@ impl ChunkedScanner {
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
+    (byte as char).to_digit(16).map(|digit| digit as u8)
 }
 
 /// RFC 9110's `tchar`: the bytes of a field name.
