@@ -29,6 +29,8 @@ impl Side {
             .entry_point("trusted", "forwardedHeaders:\n  trustedIPs: [127.0.0.1]")
             .dynamic(&route_all_to(&backend.url()))
             .env("GATEWAY_HTTP1_PATH", path)
+            // Each request's path is logged at TRACE: the test checks which one served it.
+            .env("RUST_LOG", "info,gateway::entrypoint=trace")
             .start();
         Side { gateway, backend }
     }
@@ -233,7 +235,10 @@ fn conversations() -> Vec<Conversation> {
 fn lean_and_pingora_paths_forward_and_answer_the_same() {
     let lean = Side::start("lean");
     let pingora = Side::start("pingora");
+    // Every request here is a plain one on a lean router: all take the lean path.
+    let mut lean_served = 0;
     for conversation in conversations() {
+        lean_served += conversation.requests.len();
         let on_lean = play(&lean, &conversation);
         let on_pingora = play(&pingora, &conversation);
         let label = conversation.label;
@@ -259,6 +264,16 @@ fn lean_and_pingora_paths_forward_and_answer_the_same() {
             closes,
             "{label}:\n{}",
             render(&on_lean)
+        );
+        let (lean_log, pingora_log) = (lean.gateway.stderr(), pingora.gateway.stderr());
+        assert_eq!(
+            lean_log.matches("request on the lean path").count(),
+            lean_served,
+            "{label}: the lean gateway did not serve every request on the lean path"
+        );
+        assert!(
+            !pingora_log.contains("request on the lean path"),
+            "{label}: GATEWAY_HTTP1_PATH=pingora took the lean path"
         );
         assert!(
             on_lean == on_pingora,

@@ -8,7 +8,7 @@
 use super::app::{EntryPoint, EntryPointApp, Http1Path};
 use super::deadlines::DeadlineStream;
 use super::lean::{self, Served};
-use crate::http1::framing::request_body;
+use crate::http1::framing::{request_body, RequestBody};
 use crate::http1::request::{HeadStatus, ParsedRequest};
 use crate::proxy::LastRequest;
 use bytes::BytesMut;
@@ -196,10 +196,24 @@ pub(super) async fn serve(
                 Served::NotLean => {}
             }
         }
-        if let HeadStatus::Fallback(reason) = status {
-            tracing::trace!(reason, "request handed to Pingora's HttpProxy");
-        }
-        match connection.hand_off(stream, shutdown.clone(), last).await {
+        let (reason, parsed) = match status {
+            HeadStatus::Fallback(reason) => (reason, None),
+            // A plain head the lean path left (forced off, or its router is not lean): its
+            // framing is known already.
+            _ => {
+                let length = connection.request.content_length();
+                let reason = match app.path {
+                    Http1Path::Pingora => "GATEWAY_HTTP1_PATH=pingora",
+                    Http1Path::Lean => "its router is not lean",
+                };
+                (reason, Some(RequestBody::Length(length)))
+            }
+        };
+        tracing::trace!(reason, "request handed to Pingora's HttpProxy");
+        match connection
+            .hand_off(stream, shutdown.clone(), last, parsed)
+            .await
+        {
             Some(returned) => {
                 stream = returned;
                 connection.served += 1;
@@ -231,11 +245,13 @@ impl Connection<'_> {
         mut stream: Box<DeadlineStream>,
         shutdown: ShutdownWatch,
         last: bool,
+        framing: Option<RequestBody>,
     ) -> Option<Box<DeadlineStream>> {
         // readTimeout bounds reading the request; once Pingora has read it whole, reads (its
         // watch for the client leaving while the server answers) have no deadline, as in Go.
+        // `framing` is the body's when the lean parser read the head; others are read here.
         if let Some(head_len) = head_end(&self.input, 0) {
-            let body = request_body(&self.input);
+            let body = framing.or_else(|| request_body(&self.input));
             stream.lift_read_deadline_after(body, &self.input[head_len..]);
         }
         let mut session = ServerSession::new_http1(stream.into_stream());

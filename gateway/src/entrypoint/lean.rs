@@ -137,6 +137,7 @@ pub(super) async fn serve(
         (route, picked, target, method.is_idempotent())
     };
     let _in_flight = connection.app.lifecycle.request_started(entry_point.index);
+    tracing::trace!(router = %route.name, "request on the lean path");
 
     // The body, whole (the parser admits small ones only), within readTimeout; past it, the
     // client gets Traefik's answer to a body it could not read.

@@ -240,6 +240,14 @@ fn check_target(target: &[u8]) -> Result<usize, &'static str> {
     let mut path_len = target.len();
     for (i, &byte) in target.iter().enumerate() {
         match byte {
+            // Escapes in the query are forwarded as sent on both paths; in the path they are
+            // normalised, which the lean path leaves to Pingora's.
+            b'%' if path_len < i => {
+                let escape = target.get(i + 1..i + 3).unwrap_or_default();
+                if escape.len() != 2 || !escape.iter().all(u8::is_ascii_hexdigit) {
+                    return Err("query percent-escape");
+                }
+            }
             b'%' => return Err("target percent-escape"),
             b';' if path_len < i => return Err("semicolon in query"),
             b'?' if path_len == target.len() => path_len = i,

@@ -379,8 +379,10 @@ impl GatewayBuilder {
         // there); `env` entries override it.
         command
             .args(&self.args)
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            // The test's own RUST_LOG would change the log lines asserted on; one set with
+            // `env` is the test's choice.
             .env_remove("RUST_LOG")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             // Plain log lines (no ANSI colours) for the stderr assertions.
             .env("NO_COLOR", "1")
             .current_dir(&dir)

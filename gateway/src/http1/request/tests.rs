@@ -52,6 +52,10 @@ fn a_query_can_be_empty_or_absent() {
     assert_eq!(parsed.parse(buf, LIMIT), HeadStatus::Lean);
     assert_eq!(parsed.view(buf).query(), None);
     assert_eq!(parsed.view(buf).path(), b"/a/b/");
+    // Escapes in the query are kept as sent (only the path is normalised).
+    let buf = b"GET /search?q=a%20b&x=%C3%A9 HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_eq!(parsed.parse(buf, LIMIT), HeadStatus::Lean);
+    assert_eq!(parsed.view(buf).query(), Some(&b"q=a%20b&x=%C3%A9"[..]));
     // A `?` inside the query is part of it.
     let buf = b"GET /?a=/?b HTTP/1.1\r\nHost: a\r\n\r\n";
     assert_eq!(parsed.parse(buf, LIMIT), HeadStatus::Lean);
@@ -147,8 +151,12 @@ const FALLBACKS: &[(&[u8], &str)] = &[
         "target percent-escape",
     ),
     (
-        b"GET /?q=%41 HTTP/1.1\r\nHost: a\r\n\r\n",
-        "target percent-escape",
+        b"GET /?q=%4 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "query percent-escape",
+    ),
+    (
+        b"GET /?q=%zz&r=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "query percent-escape",
     ),
     (
         b"GET /?a=1;b=2 HTTP/1.1\r\nHost: a\r\n\r\n",
