@@ -22,6 +22,7 @@ fn context() -> CompileContext {
     CompileContext {
         entry_points: vec!["web".into()],
         default_entry_points: vec!["web".into()],
+        ..Default::default()
     }
 }
 

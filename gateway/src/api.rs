@@ -260,6 +260,7 @@ mod tests {
         let context = CompileContext {
             entry_points: vec!["web".into()],
             default_entry_points: vec!["web".into()],
+            ..Default::default()
         };
         compile(
             &context,

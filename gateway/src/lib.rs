@@ -12,6 +12,7 @@ pub mod entrypoint;
 pub mod http1;
 pub mod lifecycle;
 pub mod logging;
+pub mod middleware;
 pub mod providers;
 pub mod proxy;
 pub mod runtime;

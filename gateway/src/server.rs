@@ -98,6 +98,14 @@ pub fn run(options: GatewayOptions) -> anyhow::Result<()> {
     let context = CompileContext {
         entry_points: entry_points.clone(),
         default_entry_points: config.default_entry_points(),
+        entry_point_middlewares: config
+            .entry_points
+            .iter()
+            .filter_map(|(name, entry_point)| {
+                let middlewares = &entry_point.http.as_ref()?.middlewares;
+                (!middlewares.is_empty()).then(|| (name.clone(), middlewares.clone()))
+            })
+            .collect(),
     };
     let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty(entry_points.len())));
     let throttle = config

@@ -10,77 +10,8 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use support::traefik::{start_traefik, traefik_binary};
 use support::*;
-
-/// A running Traefik, killed on drop.
-struct Traefik {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Drop for Traefik {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn traefik_binary() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-traefik");
-    let output = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/install-traefik");
-    assert!(
-        output.status.success(),
-        "scripts/install-traefik failed (its error is above): this test needs a real Traefik, built with Go"
-    );
-    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
-
-fn start_traefik(binary: &Path, dynamic: &str) -> Traefik {
-    let dir = TempDir::new("traefik");
-    let port = free_port();
-    std::fs::write(dir.join("dynamic.yml"), dynamic).unwrap();
-    let static_config = format!(
-        "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nentryPoints:\n  web:\n    address: 127.0.0.1:{port}\nproviders:\n  file:\n    filename: {}\n    watch: false\nlog:\n  level: ERROR\n",
-        dir.join("dynamic.yml").display()
-    );
-    std::fs::write(dir.join("traefik.yml"), static_config).unwrap();
-    let child = Command::new(binary)
-        .arg(format!(
-            "--configFile={}",
-            dir.join("traefik.yml").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start traefik");
-    let traefik = Traefik {
-        child,
-        port,
-        _dir: dir,
-    };
-    assert!(
-        wait_until(START_TIMEOUT, || port_accepts(port)),
-        "traefik did not listen"
-    );
-    // Traefik listens before the file provider's first configuration is applied.
-    assert!(
-        wait_until(START_TIMEOUT, || try_request(
-            local(port),
-            "GET",
-            "/exact",
-            &[]
-        )
-        .is_ok_and(|r| r.status == 200)),
-        "traefik did not apply the configuration"
-    );
-    traefik
-}
 
 /// What is compared of one answer.
 #[derive(Debug, PartialEq)]

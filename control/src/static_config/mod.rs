@@ -56,6 +56,10 @@ pub struct EntryPointHttp {
     /// Largest request head (request line and headers) accepted, in bytes (Go's
     /// `http.DefaultMaxHeaderBytes`, 1 MiB, by default); Go allows 4 KiB on top of it.
     pub max_header_bytes: Option<i64>,
+    /// Middlewares applied to every router of the entrypoint, before the router's own
+    /// (names are qualified with the router's provider unless they carry `@provider`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub middlewares: Vec<String>,
 }
 
 /// `entryPoints.<name>.forwardedHeaders`.

@@ -7,13 +7,17 @@
 use super::connection::{read_more, write_all, Connection, Read, READ_CHUNK};
 use super::deadlines::DeadlineStream;
 use crate::http1::chunked::ChunkedScanner;
+use crate::http1::request::HeadView;
 use crate::http1::response::{ParsedResponse, ResponseBody, ResponseStatus};
+use crate::middleware::Context as MiddlewareContext;
 use crate::proxy::forwarded;
 use crate::proxy::head::RequestHead;
 use crate::proxy::responses::{self, Answer};
+use crate::proxy::rewrite_for_server;
 use crate::runtime::service::{LeanTarget, Picked};
 use crate::service::idle_pool::{LeanConnection, ServerConnections};
 use control::rule::{normalize_host, normalize_path, RequestView};
+use pingora::http::RequestHeader;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -81,8 +85,9 @@ pub(super) async fn serve(
     let wants_close = connection.request.wants_close();
     let head_only = connection.request.is_head_method();
 
-    // Route and rewrite while the head is borrowed from the input buffer.
-    let (route, picked, target, idempotent) = {
+    // Route and rewrite while the head is borrowed from the input buffer (a router with
+    // middlewares gets an owned copy of the head for them to change).
+    let (route, picked, target, idempotent, mut owned) = {
         let view = connection.request.view(&connection.input);
         let plan = entry_point
             .forwarded
@@ -126,15 +131,23 @@ pub(super) async fn serve(
         };
         let out = &mut connection.lean.out;
         out.clear();
-        out.extend_from_slice(view.method());
-        out.push(b' ');
-        out.extend_from_slice(view.target());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        let host_override =
-            (!picked.pass_host_header).then(|| picked.upstream.authority.as_bytes());
-        plan.write_headers(&view, host_override, out);
-        out.extend_from_slice(b"\r\n");
-        (route, picked, target, method.is_idempotent())
+        if !route.chain.is_empty() {
+            let Some(head) = owned_head(&view) else {
+                return Served::NotLean;
+            };
+            let idempotent = method.is_idempotent();
+            (route, picked, target, idempotent, Some(head))
+        } else {
+            out.extend_from_slice(view.method());
+            out.push(b' ');
+            out.extend_from_slice(view.target());
+            out.extend_from_slice(b" HTTP/1.1\r\n");
+            let host_override =
+                (!picked.pass_host_header).then(|| picked.upstream.authority.as_bytes());
+            plan.write_headers(&view, host_override, out);
+            out.extend_from_slice(b"\r\n");
+            (route, picked, target, method.is_idempotent(), None)
+        }
     };
     let _in_flight = connection.app.lifecycle.request_started(entry_point.index);
     tracing::trace!(router = %route.name, "request on the lean path");
@@ -153,6 +166,29 @@ pub(super) async fn serve(
                 return Served::Close;
             }
         }
+    }
+    if let Some(head) = &mut owned {
+        let client_ip = connection.client_ip;
+        let forwarded = &entry_point.forwarded;
+        forwarded.rewrite_incoming(head, client_ip, false);
+        let mut context = MiddlewareContext::new(client_ip, false, false);
+        let outcome = route.chain.request(head, &mut context).await;
+        let out = &mut connection.lean.out;
+        if let Err(answer) = outcome {
+            connection.input.drain(..head_len + body_len);
+            let keep_alive = !(last || wants_close || answer.close);
+            out.clear();
+            answer.write_http1(head_only, keep_alive, out);
+            if write_all(client, out).await.is_err() || !keep_alive {
+                return Served::Close;
+            }
+            return Served::KeepAlive;
+        }
+        forwarded::prepare_upstream(head, client_ip, forwarded.appends_x_forwarded_for());
+        if rewrite_for_server(head, &picked).is_err() {
+            return Served::Close;
+        }
+        write_owned_head(head, out);
     }
     let buffers = &mut *connection.lean;
     buffers
@@ -230,6 +266,29 @@ fn log_failure(
             "{outcome}"
         );
     }
+}
+
+/// An owned copy of a parsed head (header names as sent), for middlewares to change.
+fn owned_head(view: &HeadView<'_>) -> Option<RequestHeader> {
+    let count = view.headers().count();
+    let mut head = RequestHeader::build(view.method(), view.target(), Some(count)).ok()?;
+    for (name, value) in view.headers() {
+        let name = std::str::from_utf8(name).ok()?.to_string();
+        let value = http::HeaderValue::from_bytes(value).ok()?;
+        head.append_header(name, value).ok()?;
+    }
+    Some(head)
+}
+
+/// Writes an owned head as HTTP/1.1 with its blank line.
+fn write_owned_head(head: &RequestHeader, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.raw_path());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    head.header_to_h1_wire(out);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Connects to `target` within its dialTimeout.

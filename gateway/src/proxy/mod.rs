@@ -10,6 +10,7 @@ pub mod request_path;
 pub mod responses;
 
 use crate::lifecycle::{InFlight, Lifecycle};
+use crate::middleware::Context as MiddlewareContext;
 use crate::runtime::internal::InternalService;
 use crate::runtime::service::{Picked, ServiceHandler};
 use crate::runtime::{Route, Snapshot};
@@ -126,6 +127,22 @@ impl EntryPointProxy {
         }
     }
 
+    /// Sends an answer of the gateway's own (an internal service's, a failed forward's) after
+    /// the response phases of the router's middlewares.
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+        mut answer: Answer,
+    ) -> Result<()> {
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            route
+                .chain
+                .response(session.req_header(), &mut answer, middleware);
+        }
+        answer.send(session).await
+    }
+
     /// A failed forward at WARN, within the log budget; client aborts at DEBUG.
     fn log_failure(&self, ctx: &RequestContext, status: u16, error: &Error, started: bool) {
         let router = ctx.route.as_ref().map_or("", |r| r.name.as_str());
@@ -155,6 +172,8 @@ pub struct RequestContext {
     picked: Option<Picked>,
     /// The upstream connection of the current attempt.
     connection: ConnectionUse,
+    /// The middleware chain's per-request state, once the router's chain has run.
+    middleware: Option<MiddlewareContext>,
     /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
     _in_flight: InFlight,
 }
@@ -166,6 +185,43 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip().to_canonical())
+}
+
+/// The request as the picked server gets it: the URL's path in front when `preservePath` is
+/// set, `;` query separators sent as `&` (as Traefik), and the server's `Host` when
+/// `passHostHeader` is false.
+pub(crate) fn rewrite_for_server(
+    upstream_request: &mut RequestHeader,
+    picked: &Picked,
+) -> Result<()> {
+    let uri = &upstream_request.uri;
+    let query = uri.query();
+    let semicolons = query.is_some_and(|q| q.contains(';'));
+    if picked.upstream.path_prefix.is_some() || semicolons {
+        // Origin-form target (`/path?query`) for the server, with the URL's path in front
+        // when `preservePath` is set and `;` query separators sent as `&` (as Traefik).
+        let path = match &picked.upstream.path_prefix {
+            Some(prefix) => join_paths(prefix, uri.path()),
+            None => uri.path().to_string(),
+        };
+        let target = match query {
+            Some(query) if semicolons => format!("{path}?{}", query.replace(';', "&")),
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let target: http::Uri = target.parse().map_err(|e| {
+            Error::because(
+                ErrorType::InvalidHTTPHeader,
+                "rewriting the request target",
+                e,
+            )
+        })?;
+        upstream_request.set_uri(target);
+    }
+    if !picked.pass_host_header {
+        upstream_request.insert_header(http::header::HOST, picked.upstream.authority.clone())?;
+    }
+    Ok(())
 }
 
 /// Go's `singleJoiningSlash`: joins a server URL path and the request path with one `/`.
@@ -188,6 +244,7 @@ impl ProxyHttp for EntryPointProxy {
             route: None,
             picked: None,
             connection: ConnectionUse::default(),
+            middleware: None,
             _in_flight: self.lifecycle.request_started(self.index),
         }
     }
@@ -246,12 +303,25 @@ impl ProxyHttp for EntryPointProxy {
             return Ok(true);
         };
         let service = route.service.clone();
+        if !route.chain.is_empty() {
+            let mut middleware = MiddlewareContext::new(ctx.client_ip, false, false);
+            let outcome = route
+                .chain
+                .request(session.req_header_mut(), &mut middleware)
+                .await;
+            ctx.middleware = Some(middleware);
+            if let Err(answer) = outcome {
+                ctx.route = Some(route);
+                answer.send(session).await?;
+                return Ok(true);
+            }
+        }
         ctx.route = Some(route);
         if let ServiceHandler::Internal(internal) = &*service {
             let answer = self
                 .internal
                 .answer(*internal, session.req_header(), &ctx.snapshot);
-            answer.send(session).await?;
+            self.answer(session, ctx, answer).await?;
             return Ok(true);
         }
         match service.pick() {
@@ -261,7 +331,7 @@ impl ProxyHttp for EntryPointProxy {
             }
             None => {
                 let answer = Answer::go_error(503, responses::NO_AVAILABLE_SERVER);
-                answer.send(session).await?;
+                self.answer(session, ctx, answer).await?;
                 Ok(true)
             }
         }
@@ -373,47 +443,24 @@ impl ProxyHttp for EntryPointProxy {
             ctx.client_ip,
             self.forwarded.appends_x_forwarded_for(),
         );
-        let Some(picked) = &ctx.picked else {
-            return Ok(());
-        };
-        let uri = &upstream_request.uri;
-        let query = uri.query();
-        let semicolons = query.is_some_and(|q| q.contains(';'));
-        if picked.upstream.path_prefix.is_some() || semicolons {
-            // Origin-form target (`/path?query`) for the server, with the URL's path in front
-            // when `preservePath` is set and `;` query separators sent as `&` (as Traefik).
-            let path = match &picked.upstream.path_prefix {
-                Some(prefix) => join_paths(prefix, uri.path()),
-                None => uri.path().to_string(),
-            };
-            let target = match query {
-                Some(query) if semicolons => format!("{path}?{}", query.replace(';', "&")),
-                Some(query) => format!("{path}?{query}"),
-                None => path,
-            };
-            let target: http::Uri = target.parse().map_err(|e| {
-                Error::because(
-                    ErrorType::InvalidHTTPHeader,
-                    "rewriting the request target",
-                    e,
-                )
-            })?;
-            upstream_request.set_uri(target);
+        match &ctx.picked {
+            Some(picked) => rewrite_for_server(upstream_request, picked),
+            None => Ok(()),
         }
-        if !picked.pass_host_header {
-            upstream_request
-                .insert_header(http::header::HOST, picked.upstream.authority.clone())?;
-        }
-        Ok(())
     }
 
     async fn response_filter(
         &self,
         session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        _ctx: &mut RequestContext,
+        ctx: &mut RequestContext,
     ) -> Result<()> {
         forwarded::clean_response(upstream_response);
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            route
+                .chain
+                .response(session.req_header(), upstream_response, middleware);
+        }
         responses::close_when_shutting_down(session);
         Ok(())
     }
@@ -467,7 +514,8 @@ impl ProxyHttp for EntryPointProxy {
         // A client that went away gets the 499 too, as from Traefik: one whose body stopped
         // coming (readTimeout) is still there to read it.
         if !started {
-            if let Err(write_error) = Answer::proxy_error(status).send(session).await {
+            let answer = Answer::proxy_error(status);
+            if let Err(write_error) = self.answer(session, ctx, answer).await {
                 tracing::debug!(error = %write_error, "could not send the error answer");
             }
         }

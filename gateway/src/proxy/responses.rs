@@ -2,7 +2,7 @@
 //! and the one function that sends every one of them.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -21,7 +21,7 @@ pub struct Answer {
     pub status: u16,
     /// A reason phrase other than the standard one (Go's `400 Bad Request: missing ...`).
     reason: Option<String>,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: HeaderMap,
     body: Bytes,
     /// Whether the connection is closed after this answer.
     pub close: bool,
@@ -33,7 +33,7 @@ impl Answer {
         Self {
             status,
             reason: None,
-            headers: vec![(http::header::CONTENT_TYPE, TEXT_PLAIN)],
+            headers: HeaderMap::from_iter([(http::header::CONTENT_TYPE, TEXT_PLAIN)]),
             body: body.into(),
             close: false,
         }
@@ -44,7 +44,7 @@ impl Answer {
         Self {
             status,
             reason: None,
-            headers: Vec::new(),
+            headers: HeaderMap::new(),
             body: Bytes::new(),
             close: false,
         }
@@ -75,7 +75,10 @@ impl Answer {
     /// An `application/json` answer.
     pub fn json(status: u16, body: impl Into<Bytes>) -> Self {
         let mut answer = Self::text(status, body);
-        answer.headers[0].1 = HeaderValue::from_static("application/json");
+        answer.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         answer
     }
 
@@ -101,8 +104,29 @@ impl Answer {
 
     /// Adds a header.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        self.headers.append(name, value);
         self
+    }
+
+    /// The answer with `body` (its `Content-Length` follows it).
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The headers (`Content-Length`, `Date` and `Connection` are added when it is written).
+    pub fn header_map(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The headers, to change.
+    pub fn header_map_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
     }
 
     /// Writes the answer (its header alone for HEAD) with a `Content-Length`.
@@ -111,8 +135,8 @@ impl Answer {
         if let Some(reason) = &self.reason {
             header.set_reason_phrase(Some(reason))?;
         }
-        for (name, value) in self.headers {
-            header.append_header(name, value)?;
+        for (name, value) in &self.headers {
+            header.append_header(crate::middleware::edit::go_canonical(name), value.clone())?;
         }
         header.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
         if self.close {

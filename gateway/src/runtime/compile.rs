@@ -10,18 +10,22 @@ use super::service::{LoadBalancer, ServiceHandler, TransportSettings, Upstream};
 use super::status::{ConfigStatus, ObjectKind};
 use super::wrr::SmoothWeightedSchedule;
 use super::Snapshot;
+use crate::middleware::{ChainBuilder, CompileEnv};
 use control::dynamic::{Router, ServersTransport, Service};
 use control::dynamic_decode::Decoded;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// What compilation needs from the static configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CompileContext {
     /// HTTP entrypoint names; a snapshot has one router table per name, in this order.
     pub entry_points: Vec<String>,
     /// Entrypoints of routers that name none.
     pub default_entry_points: Vec<String>,
+    /// `entryPoints.<name>.http.middlewares`, by entrypoint name (none for the others):
+    /// applied before the router's own, as Traefik's entrypoint models do.
+    pub entry_point_middlewares: HashMap<String, Vec<String>>,
 }
 
 /// `name` as referenced from `provider`: kept when it already has `@provider`, else qualified.
@@ -74,7 +78,7 @@ pub fn compile(
         status: ConfigStatus::default(),
     };
     let mut routers: Vec<(String, &str, &Router)> = Vec::new();
-    let mut middlewares: BTreeMap<String, &str> = BTreeMap::new();
+    let mut middlewares = BTreeMap::new();
     for (provider, decoded) in providers {
         let Some(http) = &decoded.config.http else {
             continue;
@@ -98,18 +102,7 @@ pub fn compile(
                 .insert(qualify(name, provider), (provider.as_str(), service));
         }
         for (name, middleware) in &http.middlewares {
-            let qualified = qualify(name, provider);
-            let kind = middleware.kind().unwrap_or("unknown");
-            middlewares.insert(qualified.clone(), kind);
-            compiler.status.record(
-                ObjectKind::Middleware,
-                &qualified,
-                provider,
-                Err(format!(
-                    "middleware type {kind} is not supported by this gateway yet"
-                )),
-                Vec::new(),
-            );
+            middlewares.insert(qualify(name, provider), (provider.as_str(), middleware));
         }
         for (name, router) in &http.routers {
             routers.push((qualify(name, provider), provider.as_str(), router));
@@ -119,23 +112,32 @@ pub fn compile(
     for name in names {
         let _ = compiler.service(&name);
     }
+    let mut chains = ChainBuilder::new(middlewares);
+    for (name, provider) in chains.names() {
+        let outcome = chains.resolve(&name, &mut compiler).map(|_| Vec::new());
+        compiler
+            .status
+            .record(ObjectKind::Middleware, &name, provider, outcome, Vec::new());
+    }
 
+    let routers = apply_entry_point_models(context, routers);
     let mut tables: Vec<Vec<Arc<Route>>> = vec![Vec::new(); context.entry_points.len()];
-    for (name, provider, router) in routers {
+    for (name, provider, router) in &routers {
+        let (name, provider, router) = (name.as_str(), *provider, router.as_ref());
         let compiled = compile_router(
             &mut compiler,
             rules,
             context,
-            &middlewares,
-            &name,
+            &mut chains,
+            name,
             provider,
             router,
         );
         if let Some(service) = &router.service {
-            compiler.refer(ObjectKind::Service, qualify(service, provider), &name);
+            compiler.refer(ObjectKind::Service, qualify(service, provider), name);
         }
         for middleware in &router.middlewares {
-            compiler.refer(ObjectKind::Middleware, qualify(middleware, provider), &name);
+            compiler.refer(ObjectKind::Middleware, qualify(middleware, provider), name);
         }
         let (outcome, using) = match compiled {
             Ok(CompiledRouter {
@@ -156,7 +158,7 @@ pub fn compile(
         };
         compiler
             .status
-            .record(ObjectKind::Router, &name, provider, outcome, using);
+            .record(ObjectKind::Router, name, provider, outcome, using);
     }
     compiler.apply_references();
     rules.forget_unused();
@@ -176,7 +178,7 @@ fn compile_router(
     compiler: &mut Compiler<'_>,
     rules: &mut RuleCache,
     context: &CompileContext,
-    middlewares: &BTreeMap<String, &str>,
+    chains: &mut ChainBuilder<'_>,
     name: &str,
     provider: &str,
     router: &Router,
@@ -201,13 +203,7 @@ fn compile_router(
     if !router.parent_refs.is_empty() {
         return Err("parentRefs (multi-layer routing) is not supported by this gateway yet".into());
     }
-    if let Some(reference) = router.middlewares.first() {
-        let qualified = qualify(reference, provider);
-        return Err(match middlewares.get(&qualified) {
-            Some(kind) => format!("middleware {qualified:?} cannot be applied: type {kind} is not supported by this gateway yet"),
-            None => format!("middleware {qualified:?} does not exist"),
-        });
-    }
+    let chain = chains.chain(&router.middlewares, provider, compiler)?;
     let service_name = router
         .service
         .as_deref()
@@ -244,7 +240,8 @@ fn compile_router(
         name: name.to_string(),
         rule,
         priority,
-        lean: service.is_lean(),
+        lean: service.is_lean() && chain.needs().lean(),
+        chain,
         service,
         service_name: qualified_service,
     });
@@ -253,6 +250,58 @@ fn compile_router(
         entry_points,
         warnings,
     })
+}
+
+/// Traefik's entrypoint models: a router on entrypoints with `http.middlewares` is copied once
+/// per such entrypoint (named `<entrypoint>-<router>` when it has several), with the
+/// entrypoint's middlewares before its own; its other entrypoints keep the router as it is.
+fn apply_entry_point_models<'a>(
+    context: &CompileContext,
+    routers: Vec<(String, &'a str, &'a Router)>,
+) -> Vec<(String, &'a str, std::borrow::Cow<'a, Router>)> {
+    use std::borrow::Cow;
+    if context.entry_point_middlewares.is_empty() {
+        return routers
+            .into_iter()
+            .map(|(name, provider, router)| (name, provider, Cow::Borrowed(router)))
+            .collect();
+    }
+    let mut applied = Vec::with_capacity(routers.len());
+    for (name, provider, router) in routers {
+        let entry_points = if router.entry_points.is_empty() {
+            &context.default_entry_points
+        } else {
+            &router.entry_points
+        };
+        if !entry_points
+            .iter()
+            .any(|e| context.entry_point_middlewares.contains_key(e))
+        {
+            applied.push((name, provider, Cow::Borrowed(router)));
+            continue;
+        }
+        let mut plain = router.clone();
+        plain.entry_points.clear();
+        for entry_point in entry_points {
+            let Some(model) = context.entry_point_middlewares.get(entry_point) else {
+                plain.entry_points.push(entry_point.clone());
+                continue;
+            };
+            let mut copy = router.clone();
+            copy.entry_points = vec![entry_point.clone()];
+            copy.middlewares = model.iter().chain(&router.middlewares).cloned().collect();
+            let copy_name = if entry_points.len() > 1 {
+                format!("{entry_point}-{name}")
+            } else {
+                name.clone()
+            };
+            applied.push((copy_name, provider, Cow::Owned(copy)));
+        }
+        if !plain.entry_points.is_empty() {
+            applied.push((name, provider, Cow::Owned(plain)));
+        }
+    }
+    applied
 }
 
 /// A router ready to be placed in the tables of its entrypoints.
@@ -345,6 +394,16 @@ fn max_idle_per_server(configured: Option<i64>) -> usize {
         None => TransportSettings::default().max_idle_per_server,
         Some(0) => GO_DEFAULT_MAX_IDLE_CONNS_PER_HOST,
         Some(n) => usize::try_from(n).unwrap_or(0),
+    }
+}
+
+impl CompileEnv for Compiler<'_> {
+    fn states(&mut self) -> &mut StateRegistry {
+        self.states
+    }
+
+    fn service(&mut self, qualified: &str) -> Result<Arc<ServiceHandler>, String> {
+        Compiler::service(self, qualified)
     }
 }
 

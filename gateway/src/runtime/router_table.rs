@@ -3,6 +3,7 @@
 
 use super::router_index::{file, lower_to_first_match, Ranks, RouterIndex, RouterIndexBuilder};
 use super::service::ServiceHandler;
+use crate::middleware::Chain;
 use control::rule::{Field, IndexKey, RequestView, Rule};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct Route {
     pub rule: Arc<Rule>,
     /// Explicit priority, or the rule's length.
     pub priority: i64,
+    /// The middlewares requests go through (entrypoint's, then the router's).
+    pub chain: Chain,
     /// Where matching requests go.
     pub service: Arc<ServiceHandler>,
     /// The service's qualified name (`api@file`), for logs.
@@ -139,6 +142,7 @@ mod tests {
             })),
             service_name: "s@file".into(),
             lean: false,
+            chain: Chain::default(),
         })
     }
 

@@ -8,6 +8,7 @@
 
 pub mod consul;
 pub mod raw;
+pub mod traefik;
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};

@@ -10,6 +10,7 @@ fn compile_yaml(yaml: &str) -> Snapshot {
     let context = CompileContext {
         entry_points: vec!["web".into(), "admin".into()],
         default_entry_points: vec!["web".into()],
+        ..Default::default()
     };
     compile(
         &context,
@@ -184,6 +185,7 @@ fn round_robin_continues_across_a_reload_that_leaves_its_service_alone() {
     let context = CompileContext {
         entry_points: vec!["web".into()],
         default_entry_points: vec!["web".into()],
+        ..Default::default()
     };
     let config = |other_rule: &str| {
         let yaml = format!(
@@ -234,5 +236,109 @@ fn round_robin_continues_across_a_reload_that_leaves_its_service_alone() {
         pick(&reweighted),
         "http://127.0.0.1:1",
         "new weights start afresh"
+    );
+}
+
+#[test]
+fn a_middleware_that_fails_disables_only_the_routers_that_use_it() {
+    let snapshot = compile_yaml(
+        "http:
+  routers:
+    plain: {rule: Path(`/p`), service: svc}
+    prefixed: {rule: Path(`/a`), service: svc, middlewares: [add]}
+    broken: {rule: Path(`/b`), service: svc, middlewares: [add, empty]}
+    unknown: {rule: Path(`/u`), service: svc, middlewares: [nope]}
+    looped: {rule: Path(`/l`), service: svc, middlewares: [loop-a]}
+    doubled: {rule: Path(`/d`), service: svc, middlewares: [two]}
+    elsewhere: {rule: Path(`/e`), service: svc, middlewares: [add@other]}
+  middlewares:
+    add: {addPrefix: {prefix: /x}}
+    empty: {addPrefix: {prefix: ''}}
+    loop-a: {chain: {middlewares: [loop-b]}}
+    loop-b: {chain: {middlewares: [loop-a]}}
+    two: {addPrefix: {prefix: /x}, stripPrefix: {prefixes: [/y]}}
+  services:
+    svc: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}
+",
+    );
+    let router = |name: &str| object(&snapshot, ObjectKind::Router, name);
+    let middleware = |name: &str| object(&snapshot, ObjectKind::Middleware, name);
+    assert_eq!(router("plain@file").status, "enabled");
+    assert_eq!(router("prefixed@file").status, "enabled");
+    assert_eq!(
+        router("broken@file").error,
+        [r#"middleware "empty@file": prefix cannot be empty"#]
+    );
+    assert_eq!(middleware("empty@file").error, ["prefix cannot be empty"]);
+    assert_eq!(middleware("add@file").status, "enabled");
+    assert_eq!(
+        router("unknown@file").error,
+        [r#"middleware "nope@file" does not exist"#]
+    );
+    assert_eq!(
+        router("elsewhere@file").error,
+        [r#"middleware "add@other" does not exist"#]
+    );
+    assert!(
+        router("looped@file").error[0].contains(
+            "recursion detected in middleware:loop-a@file->middleware:loop-b@file->middleware:loop-a@file"
+        ),
+        "{:?}",
+        router("looped@file")
+    );
+    assert_eq!(middleware("loop-b@file").status, "disabled");
+    assert!(
+        middleware("two@file").error[0].contains("addPrefix"),
+        "{:?}",
+        middleware("two@file")
+    );
+    assert_eq!(router("doubled@file").status, "disabled");
+    assert_eq!(
+        snapshot.table(0).unwrap().len(),
+        2,
+        "plain and prefixed serve"
+    );
+}
+
+#[test]
+fn entry_point_middlewares_split_routers_per_entry_point_as_traefik_models_do() {
+    let decoded = decode_dynamic(
+        &from_yaml_str(
+            "http:
+  routers:
+    both: {rule: Path(`/b`), service: svc, entryPoints: [web, admin]}
+    one: {rule: Path(`/o`), service: svc, entryPoints: [web]}
+    plain: {rule: Path(`/p`), service: svc, entryPoints: [admin]}
+  middlewares:
+    add: {addPrefix: {prefix: /x}}
+  services:
+    svc: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}
+",
+        )
+        .unwrap(),
+        "dyn.yml",
+    );
+    let context = CompileContext {
+        entry_points: vec!["web".into(), "admin".into()],
+        default_entry_points: vec!["web".into()],
+        entry_point_middlewares: [("web".to_string(), vec!["add".to_string()])].into(),
+    };
+    let snapshot = compile(
+        &context,
+        &[("file".into(), Arc::new(decoded))],
+        &mut crate::runtime::Carryover::default(),
+    );
+    let router = |name: &str| object(&snapshot, ObjectKind::Router, name);
+    assert_eq!(router("web-both@file").links, ["web"]);
+    assert_eq!(router("both@file").links, ["admin"]);
+    assert_eq!(router("one@file").links, ["web"]);
+    assert_eq!(router("plain@file").links, ["admin"]);
+    let web = snapshot.table(0).unwrap();
+    let admin = snapshot.table(1).unwrap();
+    assert_eq!(web.len(), 2);
+    assert_eq!(admin.len(), 2);
+    assert_eq!(
+        object(&snapshot, ObjectKind::Middleware, "add@file").status,
+        "enabled"
     );
 }

@@ -1,0 +1,198 @@
+//! Traefik's HTTP middlewares: one file each behind [`HttpMiddleware`], compiled once per
+//! configuration ([`chain`] resolves references and chains) into the closed set [`Middleware`],
+//! dispatched statically. They work on the `http` crate's types through [`RequestEdit`] and
+//! [`ResponseEdit`] and on a [`Context`], never on an engine's session, so one implementation
+//! serves the lean HTTP/1 path and Pingora's.
+
+pub mod chain;
+pub mod context;
+pub mod edit;
+pub mod go_url;
+
+mod add_prefix;
+mod replace_path;
+mod strip_prefix;
+
+pub use chain::{Chain, ChainBuilder};
+pub use context::Context;
+pub use edit::{RequestEdit, ResponseEdit};
+
+use crate::proxy::responses::Answer;
+use crate::runtime::registry::StateRegistry;
+use crate::runtime::service::ServiceHandler;
+use std::future::Future;
+use std::sync::Arc;
+
+/// What a middleware's request phase decided.
+pub enum Flow {
+    /// Hand the request to the next middleware (the service, after the last).
+    Continue,
+    /// Answer the client with this; nothing is forwarded. The middlewares before this one
+    /// see it in their response phase.
+    Answer(Answer),
+}
+
+/// What a middleware needs from the path that runs it, beyond the request head.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// It changes or reads the response head.
+    pub response_head: bool,
+    /// It reads or changes the request body.
+    pub request_body: bool,
+    /// It reads or changes the response body.
+    pub response_body: bool,
+}
+
+impl Needs {
+    /// The request head alone: the lean HTTP/1 path can run it.
+    pub const REQUEST_HEAD: Needs = Needs {
+        response_head: false,
+        request_body: false,
+        response_body: false,
+    };
+
+    /// Both heads, no body.
+    pub const HEADS: Needs = Needs {
+        response_head: true,
+        request_body: false,
+        response_body: false,
+    };
+
+    /// What a chain of middlewares with these needs needs.
+    pub fn union(self, other: Needs) -> Needs {
+        Needs {
+            response_head: self.response_head || other.response_head,
+            request_body: self.request_body || other.request_body,
+            response_body: self.response_body || other.response_body,
+        }
+    }
+
+    /// Whether the lean HTTP/1 path can run it (it relays response heads and bodies as read).
+    pub fn lean(self) -> bool {
+        self == Self::REQUEST_HEAD
+    }
+}
+
+/// One Traefik middleware. Each phase has a default that does nothing.
+pub trait HttpMiddleware: Send + Sync {
+    /// What it needs beyond the request head.
+    fn needs(&self) -> Needs {
+        Needs::REQUEST_HEAD
+    }
+
+    /// The request phase, in chain order: may change the request or answer it.
+    fn request<R: RequestEdit>(
+        &self,
+        _request: &mut R,
+        _context: &mut Context,
+    ) -> impl Future<Output = Flow> + Send {
+        std::future::ready(Flow::Continue)
+    }
+
+    /// The response phase, in reverse chain order, for middlewares whose request phase ran:
+    /// `request` is the request as forwarded (or as answered).
+    fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
+        &self,
+        _request: &R,
+        _response: &mut S,
+        _context: &mut Context,
+    ) {
+    }
+}
+
+/// What the configuration compiler lends to the middlewares it builds.
+pub trait CompileEnv {
+    /// State kept across reloads for objects whose configuration did not change.
+    fn states(&mut self) -> &mut StateRegistry;
+    /// The service with this qualified name (`errors` pages are served by one).
+    fn service(&mut self, qualified: &str) -> Result<Arc<ServiceHandler>, String>;
+}
+
+/// What building a middleware can use: its names, the state kept across reloads, services.
+pub struct BuildContext<'a> {
+    /// The middleware's qualified name (`auth@file`).
+    pub name: &'a str,
+    /// Its provider (`file`).
+    pub provider: &'a str,
+    /// The compiler's state registry and services.
+    pub env: &'a mut dyn CompileEnv,
+}
+
+/// Builds a middleware from its configuration, once per configuration.
+pub trait FromConfig<C>: Sized {
+    /// The middleware, or why the configuration cannot be used.
+    fn from_config(config: &C, context: &mut BuildContext<'_>) -> Result<Self, String>;
+}
+
+macro_rules! middlewares {
+    (
+        variants { $($variant:ident($module:ident::$type:ident)),* $(,)? }
+        fields { $($field:ident => $built:ident),* $(,)? }
+    ) => {
+        /// A compiled middleware: one variant per implemented Traefik type.
+        pub enum Middleware {
+            $(
+                #[doc = concat!("`", stringify!($module), "`")]
+                $variant($module::$type),
+            )*
+        }
+
+        impl Middleware {
+            /// What it needs beyond the request head.
+            pub fn needs(&self) -> Needs {
+                match self {
+                    $(Self::$variant(m) => m.needs(),)*
+                }
+            }
+
+            /// Its request phase.
+            pub async fn request<R: RequestEdit>(&self, request: &mut R, context: &mut Context) -> Flow {
+                match self {
+                    $(Self::$variant(m) => m.request(request, context).await,)*
+                }
+            }
+
+            /// Its response phase.
+            pub fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
+                &self,
+                request: &R,
+                response: &mut S,
+                context: &mut Context,
+            ) {
+                match self {
+                    $(Self::$variant(m) => m.response(request, response, context),)*
+                }
+            }
+        }
+
+        /// Builds the middleware `config` describes (not a chain: see [`ChainBuilder`]).
+        pub fn build(
+            config: &control::dynamic::Middleware,
+            context: &mut BuildContext<'_>,
+        ) -> Result<Middleware, String> {
+            $(
+                if let Some(settings) = &config.$field {
+                    return FromConfig::from_config(settings, context).map(Middleware::$built);
+                }
+            )*
+            let kind = config.kind()?;
+            Err(format!("middleware type {kind} is not supported by this gateway yet"))
+        }
+    };
+}
+
+middlewares! {
+    variants {
+        AddPrefix(add_prefix::AddPrefix),
+        ReplacePath(replace_path::ReplacePath),
+        StripPrefix(strip_prefix::StripPrefix),
+    }
+    fields {
+        add_prefix => AddPrefix,
+        replace_path => ReplacePath,
+        strip_prefix => StripPrefix,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
