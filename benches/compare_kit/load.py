@@ -12,9 +12,11 @@ from .peers import HOST, HOST_ROUTES
 class Target:
     """What one measurement sends: protocol, port, path, and whether Host rotates over the 10 000 routes."""
 
-    def __init__(self, port, tls=False, http2=False, path="/", host=HOST, rotate_hosts=False, new_connections=False):
+    def __init__(self, port, tls=False, http2=False, path="/", host=HOST, rotate_hosts=False, new_connections=False,
+                 headers=None):
         self.port, self.tls, self.http2, self.path, self.host = port, tls, http2, path, host
         self.rotate_hosts, self.new_connections = rotate_hosts, new_connections
+        self.headers = headers or {}
 
     @property
     def url(self):
@@ -31,6 +33,7 @@ local rotate = %(rotate)s
 local path = "%(path)s"
 wrk.headers["Host"] = "%(fixed_host)s"
 %(close)s
+%(headers)s
 if rotate then
   request = function()
     wrk.headers["Host"] = "r" .. math.random(0, %(last)d) .. ".%(host)s"
@@ -51,7 +54,9 @@ def wrk(tools, workdir, target, seconds, connections=64, threads=1, cpus=None):
     with open(script, "w") as f:
         f.write(WRK_SCRIPT % {"rotate": "true" if target.rotate_hosts else "false", "path": target.path, "host": HOST, "fixed_host": target.host,
                               "last": HOST_ROUTES - 1,
-                              "close": 'wrk.headers["Connection"] = "close"' if target.new_connections else ""})
+                              "close": 'wrk.headers["Connection"] = "close"' if target.new_connections else "",
+                              "headers": "\n".join(f'wrk.headers["{name}"] = "{value}"'
+                                                   for name, value in target.headers.items())})
     result = _run([tools["wrk"], f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", script,
                    target.url], seconds + 30, cpus)
     return parse_wrk(result.stdout, result.stderr)
@@ -96,6 +101,8 @@ def _oha_args(tools, target):
         args += ["--insecure", "--connect-to", f"{target.host}:{target.port}:127.0.0.1:{target.port}"]
     else:
         args += ["-H", f"Host: {target.host}"]
+    for name, value in target.headers.items():
+        args += ["-H", f"{name}: {value}"]
     if target.http2:
         args += ["--http2"]
     if target.new_connections:

@@ -1,6 +1,7 @@
 """The compared peers (direct, gateway, gateway-pingora, nginx, HAProxy, Traefik) and the shared backend, each configured with the same routes."""
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,17 @@ HOST = "bench.test"
 HOST_ROUTES = 10_000
 BODY_PATH = "/1mib"
 MEASURED_PATH = "/measured"
+# The `middlewares` scenario: a typical chain (client IP allow list, rate limit far above the load, request and response
+# headers, prefix stripping, basic auth) on every peer that can express it, in front of the same backend.
+CHAIN_PREFIX = "/mw"
+CHAIN_PATH = CHAIN_PREFIX + "/x"
+CHAIN_USER, CHAIN_PASSWORD = "bench", "bench"
+# {SHA}: the one password hash nginx, Traefik and the gateway all read (HAProxy has no {SHA}: it gets the same password
+# as an insecure-password, a plain comparison).
+CHAIN_HTPASSWD = CHAIN_USER + ":{SHA}" + base64.b64encode(hashlib.sha1(CHAIN_PASSWORD.encode()).digest()).decode()
+CHAIN_AUTHORIZATION = "Basic " + base64.b64encode(f"{CHAIN_USER}:{CHAIN_PASSWORD}".encode()).decode()
+# Far above any load the run sends: the limit is checked on every request and never refuses one.
+CHAIN_RATE = 100_000_000
 # The gateway's switch forcing every request through Pingora's HttpProxy (unset: the lean HTTP/1 path where it applies).
 HTTP1_PATH_VARIABLE = "GATEWAY_HTTP1_PATH"
 
@@ -173,6 +185,26 @@ class Nginx(Peer):
         temp = s.path("nginx-temp")
         os.makedirs(temp, exist_ok=True)
         location = "location / { proxy_pass http://backend; }"
+        htpasswd = s.path("nginx-htpasswd")
+        with open(htpasswd, "w") as f:
+            f.write(CHAIN_HTPASSWD + "\n")
+        # proxy_set_header in a location replaces every inherited one: the forwarded headers are repeated.
+        chain = f"""location {CHAIN_PREFIX}/ {{
+      allow 127.0.0.1; deny all;
+      limit_req zone=chain burst={CHAIN_RATE} nodelay;
+      auth_basic "traefik"; auth_basic_user_file {htpasswd};
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-Ip $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Forwarded-Prefix {CHAIN_PREFIX};
+      proxy_set_header X-Bench 1;
+      add_header X-Served bench;
+      proxy_pass http://backend/;
+    }}"""
         hosts = "".join(f"  server {{ listen 127.0.0.1:{self.http_port}; server_name {route_host(i)}; {location} }}\n"
                         for i in range(HOST_ROUTES)) if routes == "large" else ""
         config = s.path(f"nginx-{routes}.conf")
@@ -196,7 +228,8 @@ class Nginx(Peer):
   ssl_certificate {s.cert};
   ssl_certificate_key {s.key};
   server {{ listen 127.0.0.1:{self.http_port} default_server; listen 127.0.0.1:{self.https_port} ssl http2 default_server; return 404; }}
-  server {{ listen 127.0.0.1:{self.http_port}; listen 127.0.0.1:{self.https_port} ssl http2; server_name {HOST}; {location} }}
+  limit_req_zone $binary_remote_addr zone=chain:10m rate={CHAIN_RATE}r/s;
+  server {{ listen 127.0.0.1:{self.http_port}; listen 127.0.0.1:{self.https_port} ssl http2; server_name {HOST}; {location} {chain} }}
 {hosts}}}
 """)
         return [s.tools["nginx"], "-c", config, "-p", s.workdir]
@@ -229,6 +262,9 @@ defaults
   option forwardfor
   http-reuse safe
 
+userlist chain_users
+  user {CHAIN_USER} insecure-password {CHAIN_PASSWORD}
+
 frontend web
   bind 127.0.0.1:{self.http_port}
   bind 127.0.0.1:{self.https_port} ssl crt {s.cert_and_key} alpn h2,http/1.1
@@ -237,6 +273,17 @@ frontend web
   http-request set-header X-Forwarded-Port %[dst_port]
   http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
   http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
+  acl chain path_beg {CHAIN_PREFIX}/
+  stick-table type ip size 100k expire 10s store http_req_rate(1s)
+  http-request deny if chain !{{ src 127.0.0.1 }}
+  http-request track-sc0 src if chain
+  http-request deny deny_status 429 if chain {{ sc_http_req_rate(0) gt {CHAIN_RATE} }}
+  http-request auth realm traefik if chain !{{ http_auth(chain_users) }}
+  http-request set-header X-Bench 1 if chain
+  http-request set-header X-Forwarded-Prefix {CHAIN_PREFIX} if chain
+  http-request set-var(txn.chain) bool(true) if chain
+  http-request replace-path ^{CHAIN_PREFIX}(/.*)$ \\1 if chain
+  http-response set-header X-Served bench if {{ var(txn.chain) -m bool }}
   use_backend %[req.hdr(host),field(1,:),lower,map({hosts_map},not_found)]
 
 backend bench
@@ -370,6 +417,21 @@ def kv_pairs(setup, routes, measured_backend):
         ("traefik/http/routers/measured/entryPoints/0", "web"),
         ("traefik/http/routers/measured/service", "measured"),
         ("traefik/http/services/measured/loadBalancer/servers/0/url", measured_backend),
+        ("traefik/http/routers/chain/rule", f"Host(`{HOST}`) && PathPrefix(`{CHAIN_PREFIX}/`)"),
+        ("traefik/http/routers/chain/entryPoints/0", "web"),
+        ("traefik/http/routers/chain/service", "bench"),
+        ("traefik/http/routers/chain/middlewares/0", "chain-ip"),
+        ("traefik/http/routers/chain/middlewares/1", "chain-rate"),
+        ("traefik/http/routers/chain/middlewares/2", "chain-headers"),
+        ("traefik/http/routers/chain/middlewares/3", "chain-strip"),
+        ("traefik/http/routers/chain/middlewares/4", "chain-auth"),
+        ("traefik/http/middlewares/chain-ip/ipAllowList/sourceRange/0", "127.0.0.1/32"),
+        ("traefik/http/middlewares/chain-rate/rateLimit/average", str(CHAIN_RATE)),
+        ("traefik/http/middlewares/chain-rate/rateLimit/burst", str(CHAIN_RATE)),
+        ("traefik/http/middlewares/chain-headers/headers/customRequestHeaders/X-Bench", "1"),
+        ("traefik/http/middlewares/chain-headers/headers/customResponseHeaders/X-Served", "bench"),
+        ("traefik/http/middlewares/chain-strip/stripPrefix/prefixes/0", CHAIN_PREFIX),
+        ("traefik/http/middlewares/chain-auth/basicAuth/users/0", CHAIN_HTPASSWD),
     ]
     if routes == "large":
         for i in range(HOST_ROUTES):

@@ -184,5 +184,25 @@ class PingoraPathTest(unittest.TestCase):
             del os.environ[peers.HTTP1_PATH_VARIABLE]
 
 
+class ChainScenarioTest(unittest.TestCase):
+    def test_the_credentials_sent_match_the_hash_every_peer_checks(self):
+        import base64
+        import hashlib
+        user, password = base64.b64decode(peers.CHAIN_AUTHORIZATION.split()[1]).decode().split(":")
+        name, stored = peers.CHAIN_HTPASSWD.split(":", 1)
+        self.assertEqual(name, user)
+        self.assertEqual(stored, "{SHA}" + base64.b64encode(hashlib.sha1(password.encode()).digest()).decode())
+
+    def test_target_headers_reach_oha(self):
+        target = load.Target(8080, path=peers.CHAIN_PATH, headers={"Authorization": "Basic eA=="})
+        args = load._oha_args({"oha": "oha"}, target)
+        self.assertIn("Authorization: Basic eA==", args)
+        self.assertTrue(args[-1].endswith(peers.CHAIN_PATH))
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
 if __name__ == "__main__":
     unittest.main()
