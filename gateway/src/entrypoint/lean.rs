@@ -7,7 +7,7 @@
 use super::connection::{read_more, write_all, Connection, Read, READ_CHUNK};
 use super::deadlines::DeadlineStream;
 use crate::http1::chunked::ChunkedScanner;
-use crate::http1::request::HeadView;
+use crate::http1::request::write_request_head;
 use crate::http1::response::{ParsedResponse, ResponseBody, ResponseStatus};
 use crate::middleware::Context as MiddlewareContext;
 use crate::proxy::forwarded;
@@ -17,7 +17,6 @@ use crate::proxy::rewrite_for_server;
 use crate::runtime::service::{LeanTarget, Picked};
 use crate::service::idle_pool::{LeanConnection, ServerConnections};
 use control::rule::{normalize_host, normalize_path, RequestView};
-use pingora::http::RequestHeader;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -132,7 +131,7 @@ pub(super) async fn serve(
         let out = &mut connection.lean.out;
         out.clear();
         if !route.chain.is_empty() {
-            let Some(head) = owned_head(&view) else {
+            let Some(head) = view.to_request_header() else {
                 return Served::NotLean;
             };
             let idempotent = method.is_idempotent();
@@ -188,7 +187,7 @@ pub(super) async fn serve(
         if rewrite_for_server(head, &picked).is_err() {
             return Served::Close;
         }
-        write_owned_head(head, out);
+        write_request_head(head, out);
     }
     let buffers = &mut *connection.lean;
     buffers
@@ -266,29 +265,6 @@ fn log_failure(
             "{outcome}"
         );
     }
-}
-
-/// An owned copy of a parsed head (header names as sent), for middlewares to change.
-fn owned_head(view: &HeadView<'_>) -> Option<RequestHeader> {
-    let count = view.headers().count();
-    let mut head = RequestHeader::build(view.method(), view.target(), Some(count)).ok()?;
-    for (name, value) in view.headers() {
-        let name = std::str::from_utf8(name).ok()?.to_string();
-        let value = http::HeaderValue::from_bytes(value).ok()?;
-        head.append_header(name, value).ok()?;
-    }
-    Some(head)
-}
-
-/// Writes an owned head as HTTP/1.1 with its blank line.
-fn write_owned_head(head: &RequestHeader, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(head.method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(head.raw_path());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    head.header_to_h1_wire(out);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Connects to `target` within its dialTimeout.

@@ -322,6 +322,34 @@ impl<'b> HeadView<'b> {
     }
 }
 
+impl HeadView<'_> {
+    /// An owned copy (header names as sent) for middlewares to change; `None` if a header
+    /// name is not UTF-8 or a value not a valid header value.
+    pub fn to_request_header(&self) -> Option<pingora::http::RequestHeader> {
+        let count = self.parsed.header_count;
+        let mut head =
+            pingora::http::RequestHeader::build(self.method(), self.target(), Some(count)).ok()?;
+        for (name, value) in self.header_pairs() {
+            let name = std::str::from_utf8(name).ok()?.to_string();
+            let value = http::HeaderValue::from_bytes(value).ok()?;
+            head.append_header(name, value).ok()?;
+        }
+        Some(head)
+    }
+}
+
+/// Writes a request head as HTTP/1.1 (request line, headers with their names as kept, the
+/// blank line) into `out`, replacing what it held.
+pub fn write_request_head(head: &pingora::http::RequestHeader, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.raw_path());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    head.header_to_h1_wire(out);
+    out.extend_from_slice(b"\r\n");
+}
+
 impl RequestHead for HeadView<'_> {
     fn method(&self) -> &[u8] {
         self.parsed.method.of(self.buf)
