@@ -30,7 +30,7 @@ const CONFIG: &str = r#"http:
     rate: {rateLimit: {average: 100000000, burst: 100000000}}
     headers: {headers: {customRequestHeaders: {X-Bench: "1"}, customResponseHeaders: {X-Served: bench}}}
     strip: {stripPrefix: {prefixes: [/mw]}}
-    auth: {basicAuth: {users: ["bench:{SHA}VgOTb0wlYeUeUyvaR8jt2IHTNfg="]}}
+    auth: {basicAuth: {users: ["bench:{SHA}5cicUp3MubQnFvTZEY1hB5yIPZ4="]}}
   services:
     backend: {loadBalancer: {servers: [{url: "http://127.0.0.1:9"}]}}
 "#;
