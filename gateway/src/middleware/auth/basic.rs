@@ -65,7 +65,9 @@ impl FromConfig<control::dynamic::BasicAuth> for BasicAuth {
             match users.by_name.get(name) {
                 Some(&index) => users.secrets[index as usize] = secret,
                 None => {
-                    users.by_name.insert(name.to_string(), users.secrets.len() as u32);
+                    users
+                        .by_name
+                        .insert(name.to_string(), users.secrets.len() as u32);
                     users.secrets.push(secret);
                     users.names.push(user_value(name)?);
                 }
@@ -101,9 +103,8 @@ impl FromConfig<control::dynamic::BasicAuth> for BasicAuth {
 /// that a flood of slow checks queues instead of taking every blocking thread.
 fn verifiers() -> &'static Semaphore {
     static VERIFIERS: OnceLock<Semaphore> = OnceLock::new();
-    VERIFIERS.get_or_init(|| {
-        Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    })
+    VERIFIERS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
 /// Go's `Request.BasicAuth`: `Basic ` (any case), then base64 of `user:password`.
@@ -132,7 +133,11 @@ impl BasicAuth {
         let user = std::str::from_utf8(&user)
             .ok()
             .and_then(|name| self.users.by_name.get(name).copied());
-        Check::Verify { tag, user, password }
+        Check::Verify {
+            tag,
+            user,
+            password,
+        }
     }
 
     /// Verifies `password` for `user` (for an unknown user, against the first user's secret,

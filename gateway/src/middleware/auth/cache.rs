@@ -223,7 +223,11 @@ mod tests {
         let bad = cache.tag(b"bad");
         assert_eq!(block_on(cache.get_or_verify(bad, || verify(None))), None);
         assert_eq!(block_on(cache.get_or_verify(bad, || verify(None))), None);
-        assert_eq!(calls.load(Ordering::Relaxed), 2, "a failure is checked again");
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            2,
+            "a failure is checked again"
+        );
         let good = cache.tag(b"good");
         assert_eq!(
             block_on(cache.get_or_verify(good, || verify(Some(1)))),

@@ -344,7 +344,12 @@ mod tests {
         digest_params(value.as_bytes()).ok().flatten().unwrap()
     }
 
-    fn authorization(params: &HashMap<String, String>, uri: &str, nc: &str, password: &str) -> String {
+    fn authorization(
+        params: &HashMap<String, String>,
+        uri: &str,
+        nc: &str,
+        password: &str,
+    ) -> String {
         let ha1 = h(&format!("test:traefik:{password}"));
         let ha2 = h(&format!("GET:{uri}"));
         let nonce = &params["nonce"];
@@ -356,7 +361,11 @@ mod tests {
         )
     }
 
-    fn send(middleware: &crate::middleware::Middleware, target: &str, auth: Option<&str>) -> Result<http::request::Parts, Answer> {
+    fn send(
+        middleware: &crate::middleware::Middleware,
+        target: &str,
+        auth: Option<&str>,
+    ) -> Result<http::request::Parts, Answer> {
         let mut request = request(target);
         if let Some(auth) = auth {
             request.headers.insert(AUTHORIZATION, auth.parse().unwrap());
@@ -369,14 +378,24 @@ mod tests {
 
     #[test]
     fn the_challenge_has_traefiks_shape() {
-        let middleware = build_in(&mut TestEnv::default(), &format!(r#"{{"digestAuth": {{"users": ["{USER}"]}}}}"#)).unwrap();
+        let middleware = build_in(
+            &mut TestEnv::default(),
+            &format!(r#"{{"digestAuth": {{"users": ["{USER}"]}}}}"#),
+        )
+        .unwrap();
         let answer = send(&middleware, "/", None).unwrap_err();
         assert_eq!(answer.status, 401);
         assert_eq!(&answer.body()[..], b"401 Unauthorized\n");
         assert_eq!(answer.header_map()["content-type"], "text/plain");
         let value = answer.header_map()["www-authenticate"].to_str().unwrap();
-        assert!(value.starts_with("Digest realm=\"traefik\", nonce=\""), "{value}");
-        assert!(value.ends_with("\", algorithm=\"MD5\", qop=\"auth\""), "{value}");
+        assert!(
+            value.starts_with("Digest realm=\"traefik\", nonce=\""),
+            "{value}"
+        );
+        assert!(
+            value.ends_with("\", algorithm=\"MD5\", qop=\"auth\""),
+            "{value}"
+        );
         let params = challenge_params(&answer);
         assert_eq!(params["nonce"].len(), 16);
         assert_eq!(params["opaque"].len(), 16);
@@ -395,34 +414,79 @@ mod tests {
         assert_eq!(forwarded.headers["x-user"], "test");
         assert!(forwarded.headers.get(AUTHORIZATION).is_none());
         // The same count again is refused; a lower one is stale.
-        assert_eq!(send(&middleware, "/a", Some(&first)).unwrap_err().status, 401);
+        assert_eq!(
+            send(&middleware, "/a", Some(&first)).unwrap_err().status,
+            401
+        );
         let lower = authorization(&params, "/a", "00000001", "test");
         let stale = send(&middleware, "/a", Some(&lower)).unwrap_err();
-        assert!(stale.header_map()["www-authenticate"].to_str().unwrap().contains("stale=\"true\", algorithm"));
+        assert!(stale.header_map()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("stale=\"true\", algorithm"));
         // A higher one passes, and a prefix of the path is accepted as the uri.
-        assert!(send(&middleware, "/a", Some(&authorization(&params, "/a", "00000003", "test"))).is_ok());
-        assert!(send(&middleware, "/a/b", Some(&authorization(&params, "/a", "00000004", "test"))).is_ok());
-        assert!(send(&middleware, "/b", Some(&authorization(&params, "/a", "00000005", "test"))).is_err());
+        assert!(send(
+            &middleware,
+            "/a",
+            Some(&authorization(&params, "/a", "00000003", "test"))
+        )
+        .is_ok());
+        assert!(send(
+            &middleware,
+            "/a/b",
+            Some(&authorization(&params, "/a", "00000004", "test"))
+        )
+        .is_ok());
+        assert!(send(
+            &middleware,
+            "/b",
+            Some(&authorization(&params, "/a", "00000005", "test"))
+        )
+        .is_err());
     }
 
     #[test]
     fn wrong_password_unknown_nonce_and_unknown_user_are_refused() {
-        let middleware = build_in(&mut TestEnv::default(), &format!(r#"{{"digestAuth": {{"users": ["{USER}"]}}}}"#)).unwrap();
+        let middleware = build_in(
+            &mut TestEnv::default(),
+            &format!(r#"{{"digestAuth": {{"users": ["{USER}"]}}}}"#),
+        )
+        .unwrap();
         let mut params = challenge_params(&send(&middleware, "/", None).unwrap_err());
-        assert!(send(&middleware, "/", Some(&authorization(&params, "/", "1", "nope"))).is_err());
-        let unknown_user = authorization(&params, "/", "1", "test").replace("username=\"test\"", "username=\"eve\"");
+        assert!(send(
+            &middleware,
+            "/",
+            Some(&authorization(&params, "/", "1", "nope"))
+        )
+        .is_err());
+        let unknown_user = authorization(&params, "/", "1", "test")
+            .replace("username=\"test\"", "username=\"eve\"");
         assert!(send(&middleware, "/", Some(&unknown_user)).is_err());
         params.insert("nonce".into(), "AAAAAAAAAAAAAAAA".into());
-        assert!(send(&middleware, "/", Some(&authorization(&params, "/", "1", "test"))).is_err());
+        assert!(send(
+            &middleware,
+            "/",
+            Some(&authorization(&params, "/", "1", "test"))
+        )
+        .is_err());
     }
 
     #[test]
     fn an_empty_parameter_is_traefiks_500() {
-        let middleware = build_in(&mut TestEnv::default(), &format!(r#"{{"digestAuth": {{"users": ["{USER}"]}}}}"#)).unwrap();
+        let middleware = build_in(
+            &mut TestEnv::default(),
+            &format!(r#"{{"digestAuth": {{"users": ["{USER}"]}}}}"#),
+        )
+        .unwrap();
         let answer = send(&middleware, "/", Some("Digest username=")).unwrap_err();
         assert_eq!(answer.status, 500);
         assert_eq!(&answer.body()[..], b"Internal Server Error\n");
-        assert_eq!(send(&middleware, "/", Some("Digest username")).unwrap_err().status, 401);
+        assert_eq!(
+            send(&middleware, "/", Some("Digest username"))
+                .unwrap_err()
+                .status,
+            401
+        );
     }
 
     #[test]
@@ -435,14 +499,28 @@ mod tests {
         let again = build_in(&mut env, &json).unwrap();
         assert!(send(&again, "/", Some(&authorization(&params, "/", "1", "test"))).is_ok());
         env.states.forget_unused();
-        let changed = build_in(&mut env, &format!(r#"{{"digestAuth": {{"users": ["{USER}"], "removeHeader": true}}}}"#)).unwrap();
-        assert!(send(&changed, "/", Some(&authorization(&params, "/", "2", "test"))).is_err());
+        let changed = build_in(
+            &mut env,
+            &format!(r#"{{"digestAuth": {{"users": ["{USER}"], "removeHeader": true}}}}"#),
+        )
+        .unwrap();
+        assert!(send(
+            &changed,
+            "/",
+            Some(&authorization(&params, "/", "2", "test"))
+        )
+        .is_err());
     }
 
     #[test]
     fn bad_user_lines_are_traefiks_error() {
         assert_eq!(
-            build_in(&mut TestEnv::default(), r#"{"digestAuth": {"users": ["test:hash"]}}"#).err().unwrap(),
+            build_in(
+                &mut TestEnv::default(),
+                r#"{"digestAuth": {"users": ["test:hash"]}}"#
+            )
+            .err()
+            .unwrap(),
             "error parsing DigestUser: test:hash"
         );
     }

@@ -19,7 +19,10 @@ fn basic(credentials: &str) -> String {
 
 fn config(users: &[&str], extra: &str) -> String {
     let users: Vec<String> = users.iter().map(|u| format!("{u:?}")).collect();
-    format!(r#"{{"basicAuth": {{"users": [{}]{extra}}}}}"#, users.join(","))
+    format!(
+        r#"{{"basicAuth": {{"users": [{}]{extra}}}}}"#,
+        users.join(",")
+    )
 }
 
 fn send(middleware: &Middleware, headers: &[(&str, &str)]) -> Result<http::request::Parts, Answer> {
@@ -55,8 +58,14 @@ fn each_scheme_lets_the_right_password_in() {
             basic("test:test").as_str(),
             "kept by default"
         );
-        assert!(send(&middleware, &[("authorization", &basic("test:nope"))]).is_err(), "{user}");
-        assert!(send(&middleware, &[("authorization", &basic("other:test"))]).is_err(), "{user}");
+        assert!(
+            send(&middleware, &[("authorization", &basic("test:nope"))]).is_err(),
+            "{user}"
+        );
+        assert!(
+            send(&middleware, &[("authorization", &basic("other:test"))]).is_err(),
+            "{user}"
+        );
     }
 }
 
@@ -75,7 +84,10 @@ fn the_401_is_traefiks() {
         headers,
         [
             ("content-type".to_string(), "text/plain".to_string()),
-            ("www-authenticate".to_string(), "Basic realm=\"traefik\"".to_string()),
+            (
+                "www-authenticate".to_string(),
+                "Basic realm=\"traefik\"".to_string()
+            ),
         ]
     );
     let named = build(&config(&[SHA], r#", "realm": "my realm""#)).unwrap();
@@ -98,17 +110,29 @@ fn malformed_headers_are_refused_and_the_scheme_is_any_case() {
         &basic("testtest"),
         "Digest username=",
     ] {
-        assert_eq!(send(&middleware, &[("authorization", bad)]).unwrap_err().status, 401, "{bad}");
+        assert_eq!(
+            send(&middleware, &[("authorization", bad)])
+                .unwrap_err()
+                .status,
+            401,
+            "{bad}"
+        );
     }
     let lower = basic("test:test").replacen("Basic", "bAsIc", 1);
     assert!(send(&middleware, &[("authorization", &lower)]).is_ok());
     // Only the first Authorization counts.
     assert!(send(
         &middleware,
-        &[("authorization", "Basic x"), ("authorization", &basic("test:test"))]
+        &[
+            ("authorization", "Basic x"),
+            ("authorization", &basic("test:test"))
+        ]
     )
     .is_err());
-    assert_eq!(parse_basic(b"Basic dGVzdDp0ZXN0PQ=="), Some((b"test".to_vec(), b"test=".to_vec())));
+    assert_eq!(
+        parse_basic(b"Basic dGVzdDp0ZXN0PQ=="),
+        Some((b"test".to_vec(), b"test=".to_vec()))
+    );
     assert_eq!(parse_basic(b"Basic OmE="), Some((vec![], b"a".to_vec())));
 }
 
@@ -135,7 +159,8 @@ fn remove_header_and_header_field() {
     // On Pingora's head the name goes out as configured.
     let mut head = pingora::http::RequestHeader::build("GET", b"/", None).unwrap();
     head.insert_header("X-Webauth-User", "forged").unwrap();
-    head.insert_header("Authorization", basic("test:test")).unwrap();
+    head.insert_header("Authorization", basic("test:test"))
+        .unwrap();
     let flow = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -169,7 +194,9 @@ fn users_from_a_file_merge_with_inline_ones_and_inline_wins() {
 #[test]
 fn configuration_errors() {
     assert_eq!(
-        build(r#"{"basicAuth": {"usersFile": "/nonexistent/users"}}"#).err().unwrap(),
+        build(r#"{"basicAuth": {"usersFile": "/nonexistent/users"}}"#)
+            .err()
+            .unwrap(),
         "open /nonexistent/users: no such file or directory"
     );
     assert_eq!(
@@ -194,14 +221,20 @@ fn a_verified_credential_is_cached_and_a_wrong_one_is_not() {
     let good = basic("test:test");
     let bad = basic("test:wrong");
     assert!(send(&middleware, &[("authorization", &bad)]).is_err());
-    assert_eq!(cache.lookup(cache.tag(bad.as_bytes()), std::time::Instant::now()), None);
+    assert_eq!(
+        cache.lookup(cache.tag(bad.as_bytes()), std::time::Instant::now()),
+        None
+    );
     assert!(send(&middleware, &[("authorization", &good)]).is_ok());
     let tag = cache.tag(good.as_bytes());
     assert_eq!(cache.lookup(tag, std::time::Instant::now()), Some(0));
     // A hit takes no verification: pretend the cache proved bob with test's header.
     cache.insert(tag, 1, std::time::Instant::now());
     let forwarded = send(&middleware, &[("authorization", &good)]).unwrap();
-    assert_eq!(forwarded.headers["x-user"], "bob", "answered from the cache");
+    assert_eq!(
+        forwarded.headers["x-user"], "bob",
+        "answered from the cache"
+    );
     assert_eq!(
         cache.lookup(tag, std::time::Instant::now() + CACHE_TTL),
         None,
