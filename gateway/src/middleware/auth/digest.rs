@@ -365,14 +365,14 @@ mod tests {
         middleware: &crate::middleware::Middleware,
         target: &str,
         auth: Option<&str>,
-    ) -> Result<http::request::Parts, Answer> {
+    ) -> Result<http::request::Parts, Box<Answer>> {
         let mut request = request(target);
         if let Some(auth) = auth {
             request.headers.insert(AUTHORIZATION, auth.parse().unwrap());
         }
         match run_request(middleware, &mut request, &mut context()) {
             Flow::Continue => Ok(request),
-            Flow::Answer(answer) => Err(answer),
+            Flow::Answer(answer) => Err(Box::new(answer)),
         }
     }
 

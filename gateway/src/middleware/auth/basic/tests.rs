@@ -25,7 +25,10 @@ fn config(users: &[&str], extra: &str) -> String {
     )
 }
 
-fn send(middleware: &Middleware, headers: &[(&str, &str)]) -> Result<http::request::Parts, Answer> {
+fn send(
+    middleware: &Middleware,
+    headers: &[(&str, &str)],
+) -> Result<http::request::Parts, Box<Answer>> {
     let mut request = request("/x");
     for (name, value) in headers {
         request.headers.append(
@@ -35,7 +38,7 @@ fn send(middleware: &Middleware, headers: &[(&str, &str)]) -> Result<http::reque
     }
     match run_request(middleware, &mut request, &mut context()) {
         Flow::Continue => Ok(request),
-        Flow::Answer(answer) => Err(answer),
+        Flow::Answer(answer) => Err(Box::new(answer)),
     }
 }
 
