@@ -1,5 +1,4 @@
-//! `basicAuth`: htpasswd users, a slow hash verified off the request threads once per
-//! credential (then remembered by the [`CredentialCache`]), Traefik's 401 otherwise.
+//! `basicAuth`: htpasswd users checked off the request threads, then from a credential cache.
 
 use super::cache::{CredentialCache, Tag};
 use super::htpasswd::Secret;
@@ -28,7 +27,8 @@ const GO_STD_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
 );
 
-/// A compiled `basicAuth`.
+/// A compiled `basicAuth`: a slow hash is verified off the request threads once per
+/// credential, then remembered by the [`CredentialCache`]; Traefik's 401 otherwise.
 pub struct BasicAuth {
     users: Arc<Users>,
     challenge: HeaderValue,

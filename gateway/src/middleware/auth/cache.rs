@@ -1,9 +1,4 @@
-//! Credentials a basicAuth middleware verified recently, so that a slow hash (bcrypt) is paid
-//! once per client credential and not once per request. The cache never holds a password: an
-//! `Authorization` header is known by a 128-bit SipHash under a random key of the cache's
-//! own, mapped to the index of the user it proved. It is bounded (a fixed array of sets, the
-//! entry closest to expiring replaced), entries expire, reads take no lock, and only
-//! successes are put in it. Concurrent checks of the same header share one verification.
+//! The credentials a basicAuth verified recently, known by a keyed hash, never by password.
 
 use arc_swap::ArcSwapOption;
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -26,7 +21,12 @@ struct Entry {
     expires: Instant,
 }
 
-/// Verified credentials: header tag to user index, with an expiry.
+/// Verified credentials, so that a slow hash (bcrypt) is paid once per client credential and
+/// not once per request. It never holds a password: an `Authorization` header is known by a
+/// 128-bit SipHash under a random key of the cache's own, mapped to the index of the user it
+/// proved. It is bounded (a fixed array of sets, the entry closest to expiring replaced),
+/// entries expire, reads take no lock, and only successes are put in it. Concurrent checks of
+/// the same header share one verification.
 pub struct CredentialCache {
     keys: (u64, u64),
     sets: Box<[[ArcSwapOption<Entry>; WAYS]]>,

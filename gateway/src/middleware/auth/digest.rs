@@ -1,5 +1,4 @@
-//! `digestAuth`: RFC 2617 Digest with `qop=auth` and MD5, htdigest users (`user:realm:HA1`),
-//! nonces issued by the middleware and their counts tracked, as Traefik's go-http-auth does.
+//! `digestAuth`: RFC 2617 Digest (MD5, `qop=auth`), htdigest users, nonces and their counts.
 
 use super::htpasswd::constant_time_eq;
 use super::{challenge, load_lines, unauthorized, user_value, Forwarding, DEFAULT_REALM};
@@ -19,7 +18,8 @@ use std::time::Instant;
 const CLIENT_CACHE_SIZE: usize = 1000;
 const CLIENT_CACHE_TOLERANCE: usize = 100;
 
-/// A compiled `digestAuth`.
+/// A compiled `digestAuth`: htdigest users (`user:realm:HA1`), nonces issued by the
+/// middleware and their counts tracked, as Traefik's go-http-auth does.
 pub struct DigestAuth {
     /// HA1 and the name as a header value, by user, for this middleware's realm.
     users: HashMap<String, (String, HeaderValue)>,

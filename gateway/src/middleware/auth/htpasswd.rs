@@ -1,6 +1,4 @@
-//! The password hashes of htpasswd lines as Traefik's basicAuth checks them: bcrypt
-//! (`$2a$`, `$2b$`, `$2x$`, `$2y$`), `{SHA}` (base64 of SHA-1), and MD5-crypt for anything
-//! else of the shape `$magic$salt$hash` (`$apr1$`, `$1$`); other strings match no password.
+//! The password hashes of htpasswd lines, as Traefik's basicAuth checks them.
 
 use base64::Engine;
 use md5::{Digest, Md5};
@@ -12,7 +10,9 @@ const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 /// The order MD5-crypt takes the final digest's bytes in, three at a time.
 const MD5_CRYPT_SWAPS: [usize; 16] = [12, 6, 0, 13, 7, 1, 14, 8, 2, 15, 9, 3, 5, 10, 4, 11];
 
-/// One user's stored secret, its scheme decided once from its prefix.
+/// One user's stored secret, its scheme decided once from its prefix: bcrypt (`$2a$`, `$2b$`,
+/// `$2x$`, `$2y$`), `{SHA}` (base64 of SHA-1), and MD5-crypt for anything else of the shape
+/// `$magic$salt$hash` (`$apr1$`, `$1$`); other strings match no password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Secret {
     /// `$2a$`, `$2b$`, `$2x$` or `$2y$` bcrypt (the three are checked alike, as Go does).
@@ -166,6 +166,7 @@ mod tests {
     // Known vectors: `htpasswd -nbB -C 5`, `-nbm`, `-nbs` (apache2-utils), `openssl passwd -1`.
     const BCRYPT_2Y: &str = "$2y$05$cswz2Iu0LUBR1WNyeRCtpuYy2oVr/9YxRQfMQkDaM/qxB1XmWY9hC";
     const BCRYPT_2A: &str = "$2a$05$cswz2Iu0LUBR1WNyeRCtpuYy2oVr/9YxRQfMQkDaM/qxB1XmWY9hC";
+    const BCRYPT_2X: &str = "$2x$05$cswz2Iu0LUBR1WNyeRCtpuYy2oVr/9YxRQfMQkDaM/qxB1XmWY9hC";
     const BCRYPT_2B: &str = "$2b$05$cswz2Iu0LUBR1WNyeRCtpuYy2oVr/9YxRQfMQkDaM/qxB1XmWY9hC";
     const APR1: &str = "$apr1$zWDQC326$VMEh4obEk.NC7t0oWqkkw0";
     const MD5_CRYPT: &str = "$1$saltsalt$qjXMvbEw8oaL.CzflDtaK/";
@@ -173,7 +174,7 @@ mod tests {
 
     #[test]
     fn bcrypt_in_each_prefix() {
-        for hash in [BCRYPT_2Y, BCRYPT_2A, BCRYPT_2B] {
+        for hash in [BCRYPT_2Y, BCRYPT_2A, BCRYPT_2B, BCRYPT_2X] {
             let secret = Secret::parse(hash);
             assert!(matches!(secret, Secret::Bcrypt(_)), "{hash}");
             assert!(secret.is_expensive());

@@ -1,6 +1,4 @@
-//! `basicAuth` and `digestAuth`: what both share (users from the configuration and a file,
-//! the 401 answer, the forwarded user name); each in its own file, the hashes and the
-//! credential cache in theirs.
+//! `basicAuth` and `digestAuth`, and what they share: user lines, the 401, the forwarded user.
 
 mod basic;
 pub mod cache;
@@ -92,7 +90,6 @@ impl Forwarding {
     /// removes `Authorization` when asked.
     fn apply<R: RequestEdit>(&self, request: &mut R, user: &HeaderValue) {
         if let Some((name, spelled)) = &self.header_field {
-            request.remove_header(name);
             request.insert_header_spelled(name.clone(), spelled, user.clone());
         }
         if self.remove_header {

@@ -1,3 +1,5 @@
+//! Unit tests of basicAuth: schemes, answers, forwarding, user files, errors, the cache.
+
 use super::*;
 use crate::middleware::testing::{build, build_in, context, request, run_request, TestEnv};
 use crate::middleware::Middleware;
@@ -256,4 +258,60 @@ fn the_cache_is_kept_across_an_unchanged_reload_only() {
     env.states.forget_unused();
     let changed = build_in(&mut env, &config(&[APR1], "")).unwrap();
     assert!(!Arc::ptr_eq(cache_of(&first), cache_of(&changed)));
+}
+
+#[test]
+fn a_changed_users_file_is_a_changed_configuration() {
+    let dir = std::env::temp_dir().join(format!("basic-auth-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("users");
+    let json = format!(
+        r#"{{"basicAuth": {{"usersFile": {:?}}}}}"#,
+        path.to_str().unwrap()
+    );
+    let mut env = TestEnv::default();
+    std::fs::write(&path, format!("{SHA}\n")).unwrap();
+    let first = build_in(&mut env, &json).unwrap();
+    env.states.forget_unused();
+    std::fs::write(&path, format!("{APR1}\n")).unwrap();
+    let second = build_in(&mut env, &json).unwrap();
+    assert!(!Arc::ptr_eq(cache_of(&first), cache_of(&second)));
+    assert!(send(&second, &[("authorization", &basic("test:test"))]).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_slow_hash_is_verified_off_the_request_thread() {
+    let middleware = build(&config(&[BOB], "")).unwrap();
+    let mut request = request("/x");
+    request
+        .headers
+        .insert("authorization", basic("bob:secret").parse().unwrap());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let (flow, ticks) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut context = context();
+            let check = async {
+                let flow = middleware.request(&mut request, &mut context).await;
+                done.store(true, std::sync::atomic::Ordering::Release);
+                flow
+            };
+            // The one request thread keeps running other tasks while bcrypt runs elsewhere.
+            let ticker = async {
+                let mut ticks = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Acquire)
+                    && started.elapsed() < std::time::Duration::from_secs(20)
+                {
+                    ticks += 1;
+                    tokio::task::yield_now().await;
+                }
+                ticks
+            };
+            tokio::join!(check, ticker)
+        });
+    assert!(matches!(flow, Flow::Continue));
+    assert!(ticks > 0, "the request thread was blocked");
 }
