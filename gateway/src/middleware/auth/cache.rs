@@ -128,7 +128,13 @@ impl CredentialCache {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             in_flight.entry(tag).or_default().clone()
         };
-        let user = *cell
+        let waiter = Waiter {
+            cache: self,
+            tag,
+            cell,
+        };
+        *waiter
+            .cell
             .get_or_init(|| async {
                 let user = verify().await;
                 if let Some(user) = user {
@@ -136,15 +142,32 @@ impl CredentialCache {
                 }
                 user
             })
-            .await;
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if in_flight
-            .get(&tag)
-            .is_some_and(|current| Arc::ptr_eq(current, &cell))
-        {
-            in_flight.remove(&tag);
+            .await
+    }
+}
+
+/// One caller's share of a verification under way: when it ends (done, or dropped with its
+/// request), the verification leaves the in-flight table once done or once no one waits.
+struct Waiter<'a> {
+    cache: &'a CredentialCache,
+    tag: Tag,
+    cell: Arc<OnceCell<Option<u32>>>,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let ours = in_flight
+            .get(&self.tag)
+            .is_some_and(|current| Arc::ptr_eq(current, &self.cell));
+        // Two holders: the table and this waiter, the last one.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) == 2) {
+            in_flight.remove(&self.tag);
         }
-        user
     }
 }
 
@@ -256,5 +279,21 @@ mod tests {
         let (a, b) = block_on(async { tokio::join!(check(), check()) });
         assert_eq!((a, b), (None, None));
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert!(cache.in_flight.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_verification_leaves_nothing_behind() {
+        let cache = CredentialCache::new(16, Duration::from_secs(60));
+        let tag = cache.tag(b"gone");
+        let mut check = Box::pin(cache.get_or_verify(tag, std::future::pending));
+        let waker = std::task::Waker::noop();
+        assert!(check
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending());
+        assert_eq!(cache.in_flight.lock().unwrap().len(), 1);
+        drop(check);
+        assert!(cache.in_flight.lock().unwrap().is_empty());
     }
 }
