@@ -26,6 +26,12 @@ pub trait RequestEdit: Send {
     fn append_header(&mut self, name: HeaderName, value: HeaderValue);
     /// Removes every value of `name`.
     fn remove_header(&mut self, name: &HeaderName);
+    /// Sets `name` to `value` alone, sent spelled as `spelled` (Traefik sets some headers
+    /// under a configured, non-canonical name). By default, as [`RequestEdit::insert_header`].
+    fn insert_header_spelled(&mut self, name: HeaderName, spelled: &str, value: HeaderValue) {
+        let _ = spelled;
+        self.insert_header(name, value);
+    }
 }
 
 /// A response head on its way to the client.
@@ -88,6 +94,11 @@ impl RequestEdit for RequestHeader {
 
     fn remove_header(&mut self, name: &HeaderName) {
         RequestHeader::remove_header(self, name);
+    }
+
+    fn insert_header_spelled(&mut self, name: HeaderName, spelled: &str, value: HeaderValue) {
+        RequestHeader::remove_header(self, &name);
+        let _ = RequestHeader::insert_header(self, spelled.to_string(), value);
     }
 }
 

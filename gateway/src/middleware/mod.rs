@@ -10,6 +10,7 @@ pub mod edit;
 pub mod go_url;
 
 mod add_prefix;
+mod auth;
 mod replace_path;
 mod strip_prefix;
 
@@ -184,11 +185,15 @@ macro_rules! middlewares {
 middlewares! {
     variants {
         AddPrefix(add_prefix::AddPrefix),
+        BasicAuth(auth::BasicAuth),
+        DigestAuth(auth::DigestAuth),
         ReplacePath(replace_path::ReplacePath),
         StripPrefix(strip_prefix::StripPrefix),
     }
     fields {
         add_prefix => AddPrefix,
+        basic_auth => BasicAuth,
+        digest_auth => DigestAuth,
         replace_path => ReplacePath,
         strip_prefix => StripPrefix,
     }

@@ -135,10 +135,22 @@ impl Pair {
 
     /// Sends every probe to both proxies; returns a report of each difference.
     pub fn differences(&self, probes: &[Probe]) -> Vec<String> {
+        self.differences_masked(probes, |_| {})
+    }
+
+    /// As [`Pair::differences`], each exchange first passed through `mask` (to blank what
+    /// differs by nature, such as a nonce).
+    pub fn differences_masked(
+        &self,
+        probes: &[Probe],
+        mask: impl Fn(&mut Exchange),
+    ) -> Vec<String> {
         let mut differences = Vec::new();
         for probe in probes {
-            let expected = self.exchange(self.traefik(), probe);
-            let actual = self.exchange(self.gateway(), probe);
+            let mut expected = self.exchange(self.traefik(), probe);
+            let mut actual = self.exchange(self.gateway(), probe);
+            mask(&mut expected);
+            mask(&mut actual);
             if expected != actual {
                 differences.push(format!(
                     "{}\n  traefik: {expected:#?}\n  gateway: {actual:#?}",
@@ -152,6 +164,16 @@ impl Pair {
     /// Asserts that every probe is answered alike by both.
     pub fn assert_same(&self, probes: &[Probe]) {
         let differences = self.differences(probes);
+        self.assert_no_differences(probes, differences);
+    }
+
+    /// Asserts that every probe is answered alike by both once `mask` has run on each answer.
+    pub fn assert_same_masked(&self, probes: &[Probe], mask: impl Fn(&mut Exchange)) {
+        let differences = self.differences_masked(probes, mask);
+        self.assert_no_differences(probes, differences);
+    }
+
+    fn assert_no_differences(&self, probes: &[Probe], differences: Vec<String>) {
         assert!(
             differences.is_empty(),
             "{} of {} requests answered differently:\n{}\n(gateway log:\n{})",

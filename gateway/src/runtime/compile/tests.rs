@@ -51,7 +51,7 @@ fn each_router_fails_alone_with_its_reason() {
     elsewhere: {{rule: Path(`/e`), service: svc, entryPoints: [admin, ghost]}}
     checked: {{rule: Path(`/h`), service: checked}}
   middlewares:
-    auth: {{basicAuth: {{users: ['u:p']}}}}
+    auth: {{basicAuth: {{users: ['u:p:x']}}}}
 {SERVICES}"
     ));
     let status = |name: &str| object(&snapshot, ObjectKind::Router, name);
@@ -72,7 +72,7 @@ fn each_router_fails_alone_with_its_reason() {
         status("mirrored@file")
     );
     assert!(
-        status("guarded@file").error[0].contains("basicAuth is not supported"),
+        status("guarded@file").error[0].contains("error parsing BasicUser: u:p:x"),
         "{:?}",
         status("guarded@file")
     );
