@@ -174,6 +174,10 @@ pub struct RequestContext {
     connection: ConnectionUse,
     /// The middleware chain's per-request state, once the router's chain has run.
     middleware: Option<MiddlewareContext>,
+    /// A middleware (`retry`) asked for another attempt after this wait, to a new server.
+    retry_after: Option<std::time::Duration>,
+    /// The status of a failed forward's answer (kept if the client was gone to get it).
+    failure_status: Option<u16>,
     /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
     _in_flight: InFlight,
 }
@@ -245,6 +249,8 @@ impl ProxyHttp for EntryPointProxy {
             picked: None,
             connection: ConnectionUse::default(),
             middleware: None,
+            retry_after: None,
+            failure_status: None,
             _in_flight: self.lifecycle.request_started(self.index),
         }
     }
@@ -342,6 +348,16 @@ impl ProxyHttp for EntryPointProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<Box<HttpPeer>> {
+        if let (Some(wait), Some(route)) = (ctx.retry_after.take(), &ctx.route) {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            // As Traefik's load balancer, each attempt picks its server.
+            ctx.picked = route.service.pick();
+            if ctx.picked.is_none() {
+                return Error::e_explain(ErrorType::HTTPStatus(503), "no available server");
+            }
+        }
         match &ctx.picked {
             Some(picked) => {
                 let upgrade = forwarded::upgrade_protocol(session.req_header()).is_some();
@@ -406,6 +422,26 @@ impl ProxyHttp for EntryPointProxy {
             ctx.connection.response_end();
         }
         Ok(None)
+    }
+
+    /// A connection that could not be made (nothing was sent) is tried again when a middleware
+    /// (`retry`) asks for it and the request body can still be replayed.
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestContext,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            if !session.as_ref().retry_buffer_truncated() {
+                if let Some(wait) = route.chain.retry_after_connect_failure(middleware) {
+                    ctx.retry_after = Some(wait);
+                    e.set_retry(true);
+                }
+            }
+        }
+        e
     }
 
     /// Pingora's policy (no retry of non-idempotent requests, retry of a failure on a reused
@@ -510,6 +546,7 @@ impl ProxyHttp for EntryPointProxy {
         // Once the response head is out, nothing more is written: the connection is closed
         // so the client sees a truncated response, never a well-formed one with an error in it.
         let started = session.response_written().is_some();
+        ctx.failure_status = Some(status);
         self.log_failure(ctx, status, e, started);
         // A client that went away gets the 499 too, as from Traefik: one whose body stopped
         // coming (readTimeout) is still there to read it.
@@ -522,6 +559,19 @@ impl ProxyHttp for EntryPointProxy {
         FailToProxy {
             error_code: status,
             can_reuse_downstream: false,
+        }
+    }
+
+    /// The end of every request: the middlewares that follow the exchange (`circuitBreaker`)
+    /// learn the status the client got.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestContext) {
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            let status = session
+                .response_written()
+                .map(|head| head.status.as_u16())
+                .or(ctx.failure_status)
+                .unwrap_or(200);
+            route.chain.done(status, middleware);
         }
     }
 }
