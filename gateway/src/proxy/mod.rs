@@ -140,6 +140,7 @@ impl EntryPointProxy {
                 .chain
                 .response(session.req_header(), &mut answer, middleware);
         }
+        ctx.done(answer.status);
         answer.send(session).await
     }
 
@@ -178,8 +179,23 @@ pub struct RequestContext {
     retry_after: Option<std::time::Duration>,
     /// The status of a failed forward's answer (kept if the client was gone to get it).
     failure_status: Option<u16>,
+    /// Whether the middlewares were told the exchange is over ([`RequestContext::done`]).
+    done: bool,
     /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
     _in_flight: InFlight,
+}
+
+impl RequestContext {
+    /// Tells the router's middlewares, once, that the client got `status`: before the last
+    /// bytes go out where the path allows it, so that the next request sees what it changed.
+    fn done(&mut self, status: u16) {
+        if let (false, Some(route), Some(middleware)) =
+            (self.done, &self.route, &mut self.middleware)
+        {
+            self.done = true;
+            route.chain.done(status, middleware);
+        }
+    }
 }
 
 /// The client's address, IPv4-mapped ones (`::ffff:a.b.c.d`, a v4 client of a dual-stack
@@ -251,6 +267,7 @@ impl ProxyHttp for EntryPointProxy {
             middleware: None,
             retry_after: None,
             failure_status: None,
+            done: false,
             _in_flight: self.lifecycle.request_started(self.index),
         }
     }
@@ -501,6 +518,21 @@ impl ProxyHttp for EntryPointProxy {
         Ok(())
     }
 
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<Option<std::time::Duration>> {
+        if end_of_stream {
+            if let Some(head) = session.response_written() {
+                ctx.done(head.status.as_u16());
+            }
+        }
+        Ok(None)
+    }
+
     /// Failed forwards are logged by [`Self::fail_to_proxy`], within a budget, not by Pingora
     /// at ERROR on every request.
     fn suppress_error_log(
@@ -565,14 +597,12 @@ impl ProxyHttp for EntryPointProxy {
     /// The end of every request: the middlewares that follow the exchange (`circuitBreaker`)
     /// learn the status the client got.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestContext) {
-        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
-            let status = session
-                .response_written()
-                .map(|head| head.status.as_u16())
-                .or(ctx.failure_status)
-                .unwrap_or(200);
-            route.chain.done(status, middleware);
-        }
+        let status = session
+            .response_written()
+            .map(|head| head.status.as_u16())
+            .or(ctx.failure_status)
+            .unwrap_or(200);
+        ctx.done(status);
     }
 }
 
