@@ -165,7 +165,11 @@ fn a_dead_server_is_followed_by_a_live_one() {
     let statuses: Vec<u16> = (0..4)
         .map(|i| get(gw.web(), &format!("/plain/{i}")).status)
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 502).count(), 2, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
 #[test]
@@ -234,7 +238,8 @@ fn no_retry_once_the_server_got_the_request() {
     // The head was relayed: the client sees a cut-off body, and nothing is tried again.
     let cut = try_request(gw.web(), "GET", "/partial", &[]);
     assert!(
-        cut.as_ref().map_or(true, |r| r.status == 200 && r.body.len() < 100),
+        cut.as_ref()
+            .map_or(true, |r| r.status == 200 && r.body.len() < 100),
         "{cut:?}"
     );
     std::thread::sleep(Duration::from_millis(200));
@@ -319,10 +324,16 @@ fn the_breaker_keeps_its_state_across_an_unrelated_reload() {
     assert_eq!(get(gw.web(), "/").status, 503);
     backend.set_answer(OK);
     let extra = "    other: {rule: \"PathPrefix(`/other`)\", service: s}\n";
-    write_atomic(&gw.dynamic_path(), &breaker_config(&backend.url(), "60s", extra));
+    write_atomic(
+        &gw.dynamic_path(),
+        &breaker_config(&backend.url(), "60s", extra),
+    );
     // The new router serves once the reload is in; the breaker is still open.
-    assert!(wait_until(Duration::from_secs(5), || get(gw.web(), "/other")
-        .status
+    assert!(wait_until(Duration::from_secs(5), || get(
+        gw.web(),
+        "/other"
+    )
+    .status
         == 200));
     assert_eq!(get(gw.web(), "/").status, 503);
     // The first request and the new router's: the fallback reaches no server.

@@ -344,7 +344,12 @@ mod tests {
     const S: u64 = 1_000 * MS;
 
     fn breaker(expression: &str) -> Breaker {
-        Breaker::new(expression::parse(expression).unwrap(), 100 * MS, 10 * S, 10 * S)
+        Breaker::new(
+            expression::parse(expression).unwrap(),
+            100 * MS,
+            10 * S,
+            10 * S,
+        )
     }
 
     #[test]

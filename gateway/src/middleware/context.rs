@@ -38,6 +38,8 @@ impl Context {
 
     /// The values of type `T` held so far, oldest first.
     pub fn held_mut<T: Any>(&mut self) -> impl Iterator<Item = &mut T> {
-        self.held.iter_mut().filter_map(|value| value.downcast_mut::<T>())
+        self.held
+            .iter_mut()
+            .filter_map(|value| value.downcast_mut::<T>())
     }
 }

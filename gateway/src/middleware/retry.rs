@@ -75,13 +75,12 @@ impl Retry {
         }
         let elapsed = attempts.started.elapsed();
         let next = randomized(attempts.interval, random);
-        attempts.interval = if attempts.interval.as_secs_f64()
-            >= MAX_INTERVAL.as_secs_f64() / self.multiplier
-        {
-            MAX_INTERVAL
-        } else {
-            Duration::from_nanos((attempts.interval.as_nanos() as f64 * self.multiplier) as u64)
-        };
+        attempts.interval =
+            if attempts.interval.as_secs_f64() >= MAX_INTERVAL.as_secs_f64() / self.multiplier {
+                MAX_INTERVAL
+            } else {
+                Duration::from_nanos((attempts.interval.as_nanos() as f64 * self.multiplier) as u64)
+            };
         (elapsed + next <= MAX_ELAPSED).then_some(next)
     }
 }
@@ -141,7 +140,10 @@ mod tests {
 
     #[test]
     fn attempts_bound_the_retries() {
-        assert_eq!(retries(&retry(r#"{"retry": {"attempts": 1}}"#)), Vec::<Duration>::new());
+        assert_eq!(
+            retries(&retry(r#"{"retry": {"attempts": 1}}"#)),
+            Vec::<Duration>::new()
+        );
         assert_eq!(
             retries(&retry(r#"{"retry": {"attempts": 4}}"#)),
             vec![Duration::ZERO; 3]
@@ -190,8 +192,14 @@ mod tests {
             interval: middleware.initial,
             ..attempts
         };
-        assert_eq!(middleware.next_backoff(&mut low, 0.0).unwrap(), Duration::from_millis(50));
-        assert_eq!(randomized(Duration::from_millis(100), 0.9999), Duration::from_nanos(149_990_000));
+        assert_eq!(
+            middleware.next_backoff(&mut low, 0.0).unwrap(),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            randomized(Duration::from_millis(100), 0.9999),
+            Duration::from_nanos(149_990_000)
+        );
     }
 
     #[test]

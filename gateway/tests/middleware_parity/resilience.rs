@@ -38,7 +38,13 @@ fn retry_moves_past_a_dead_server_like_traefik() {
     pair.assert_same(&[
         get("/retried/a", "x", &[]),
         get("/retried/b?q=1", "x", &[]),
-        request("POST", "/retried/c", "x", &[("Content-Type", "text/plain")], b"the body"),
+        request(
+            "POST",
+            "/retried/c",
+            "x",
+            &[("Content-Type", "text/plain")],
+            b"the body",
+        ),
         request("PUT", "/retried/d", "x", &[], &[b'z'; 70_000]),
         get("/retried/e", "x", &[]),
         get("/exhausted", "x", &[]),

@@ -88,15 +88,15 @@ fn compare(op: &Comparison, ordering: std::cmp::Ordering) -> bool {
     }
 }
 
-/// Float comparisons as oxy's: `<=` is `<` or `==`, `!=` is not `==` (so NaN is unequal).
+/// Float comparisons as oxy's (`<=` is `<` or `==`, the same for floats).
 fn compare_float(op: &Comparison, metric: f64, value: f64) -> bool {
     match op {
         Comparison::Eq => metric == value,
         Comparison::Ne => metric != value,
         Comparison::Lt => metric < value,
-        Comparison::Le => metric < value || metric == value,
+        Comparison::Le => metric <= value,
         Comparison::Gt => metric > value,
-        Comparison::Ge => metric > value || metric == value,
+        Comparison::Ge => metric >= value,
     }
 }
 
@@ -160,12 +160,10 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, String> {
             let mut float = false;
             while i < bytes.len() {
                 let b = bytes[i];
-                let exponent_sign = (b == b'+' || b == b'-')
-                    && matches!(bytes[i - 1], b'e' | b'E')
-                    && !input[start..i].starts_with("0x");
-                if b == b'.' {
-                    float = true;
-                } else if matches!(b, b'e' | b'E') && !input[start..i].starts_with("0x") {
+                let hex = input[start..i].starts_with("0x") || input[start..i].starts_with("0X");
+                let exponent_sign =
+                    (b == b'+' || b == b'-') && matches!(bytes[i - 1], b'e' | b'E') && !hex;
+                if b == b'.' || (matches!(b, b'e' | b'E') && !hex) {
                     float = true;
                 } else if !(b.is_ascii_alphanumeric() || b == b'_' || exponent_sign) {
                     break;
@@ -202,10 +200,7 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, String> {
             b'(' => Token::Open,
             b')' => Token::Close,
             b',' => Token::Comma,
-            _ => match OPERATORS
-                .iter()
-                .find(|(op, _)| input[i..].starts_with(op))
-            {
+            _ => match OPERATORS.iter().find(|(op, _)| input[i..].starts_with(op)) {
                 Some((op, _)) => Token::Op(op),
                 None => {
                     let ch = input[i..].chars().next().unwrap_or('?');
@@ -415,9 +410,9 @@ fn call(name: &str, arguments: &[Expr]) -> Result<Metric, String> {
             count(1)?;
             match literals[0] {
                 Literal::Float(q) => Ok(Metric::LatencyAtQuantileMs(q)),
-                Literal::Int(_) => Err(
-                    "LatencyAtQuantileMS takes a float quantile (write 50.0, not 50)".into(),
-                ),
+                Literal::Int(_) => {
+                    Err("LatencyAtQuantileMS takes a float quantile (write 50.0, not 50)".into())
+                }
             }
         }
         "ResponseCodeRatio" => {
@@ -472,12 +467,12 @@ fn join(op: &'static str, left: Typed, right: Typed) -> Result<Typed, String> {
         (Metric::LatencyAtQuantileMs(_), Literal::Float(_)) => {
             Err("LatencyAtQuantileMS is compared with an int (milliseconds), got a float".into())
         }
-        (Metric::LatencyAtQuantileMs(_), Literal::Int(_)) => {
-            Ok(Typed::Condition(Condition::Compare(metric, comparison, literal)))
+        (Metric::LatencyAtQuantileMs(_), Literal::Int(_)) => Ok(Typed::Condition(
+            Condition::Compare(metric, comparison, literal),
+        )),
+        (_, Literal::Int(_)) => {
+            Err("ratios are compared with a float (write 0.5 or 1.0), got an int".into())
         }
-        (_, Literal::Int(_)) => Err(
-            "ratios are compared with a float (write 0.5 or 1.0), got an int".into(),
-        ),
         (_, Literal::Float(_)) => Ok(Typed::Condition(Condition::Compare(
             metric, comparison, literal,
         ))),
@@ -513,7 +508,11 @@ mod tests {
     fn parses_comparisons_of_each_metric() {
         assert_eq!(
             parse("NetworkErrorRatio() > 0.5").unwrap(),
-            cmp(Metric::NetworkErrorRatio, Comparison::Gt, Literal::Float(0.5))
+            cmp(
+                Metric::NetworkErrorRatio,
+                Comparison::Gt,
+                Literal::Float(0.5)
+            )
         );
         assert_eq!(
             parse("ResponseCodeRatio(500, 600, 0, 600) >= .25").unwrap(),
@@ -547,7 +546,13 @@ mod tests {
 
     #[test]
     fn and_binds_tighter_than_or_and_parentheses_group() {
-        let a = || cmp(Metric::NetworkErrorRatio, Comparison::Gt, Literal::Float(0.5));
+        let a = || {
+            cmp(
+                Metric::NetworkErrorRatio,
+                Comparison::Gt,
+                Literal::Float(0.5),
+            )
+        };
         let b = || {
             cmp(
                 Metric::LatencyAtQuantileMs(99.0),
@@ -592,7 +597,10 @@ mod tests {
             ("NetworkErrorRatio() > 1", "compared with a float"),
             ("LatencyAtQuantileMS(50) > 1", "takes a float quantile"),
             ("LatencyAtQuantileMS(50.0) > 1.5", "compared with an int"),
-            ("ResponseCodeRatio(500, 600, 0) > 0.5", "takes 4 argument(s), got 3"),
+            (
+                "ResponseCodeRatio(500, 600, 0) > 0.5",
+                "takes 4 argument(s), got 3",
+            ),
             ("Foo() > 0.5", "unsupported function: Foo"),
             ("!(NetworkErrorRatio() > 0.5)", "! is not supported"),
             ("NetworkErrorRatio() > -0.5", "- is not supported"),
@@ -600,9 +608,14 @@ mod tests {
             ("0.5 < NetworkErrorRatio()", "left side must be a metric"),
             ("NetworkErrorRatio() > x", "x is not defined"),
             ("NetworkErrorRatio() > \"a\"", "unsupported argument"),
-            ("NetworkErrorRatio() > 0.5 > 0.1", "left side must be a metric"),
+            (
+                "NetworkErrorRatio() > 0.5 > 0.1",
+                "left side must be a metric",
+            ),
             ("NetworkErrorRatio() && 0.5", "joins conditions"),
             ("NetworkErrorRatio() > 0.5 $", "illegal character '$'"),
+            ("LatencyAtQuantileMS(50.0) > 0x10", "failed to parse argument: 0x10"),
+            ("NetworkErrorRatio() > 2i", "unsupported argument 2i"),
         ] {
             let error = parse(text).expect_err(text);
             assert!(error.contains(needle), "{text:?}: {error}");

@@ -302,7 +302,10 @@ mod tests {
             metrics.record(now, status, MS);
         }
         assert_eq!(metrics.network_error_ratio(now), 0.25);
-        assert_eq!(metrics.response_code_ratio(now, 500, 600, 0, 600), 3.0 / 8.0);
+        assert_eq!(
+            metrics.response_code_ratio(now, 500, 600, 0, 600),
+            3.0 / 8.0
+        );
         assert_eq!(metrics.response_code_ratio(now, 400, 500, 200, 300), 0.25);
         metrics.reset(now);
         assert_eq!(metrics.network_error_ratio(now), 0.0);
