@@ -15,3 +15,6 @@ mod auth;
 
 #[path = "middleware_parity/paths.rs"]
 mod paths;
+
+#[path = "middleware_parity/resilience.rs"]
+mod resilience;

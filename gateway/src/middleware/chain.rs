@@ -8,6 +8,7 @@ use crate::proxy::responses::Answer;
 use crate::runtime::compile::qualify;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A router's middlewares, chains flattened, in the order they run. Cloning shares them.
 #[derive(Clone, Default)]
@@ -78,6 +79,33 @@ impl Chain {
         let entered = context.entered.min(self.members.len());
         for middleware in self.members[..entered].iter().rev() {
             middleware.response(request, response, context);
+        }
+    }
+}
+
+impl Chain {
+    /// After a failed connection to the server (nothing sent): the wait before forwarding
+    /// again, if a middleware whose request phase ran (the innermost first) asks for it.
+    pub fn retry_after_connect_failure(&self, context: &mut Context) -> Option<Duration> {
+        if !self.needs.forward_events {
+            return None;
+        }
+        let entered = context.entered.min(self.members.len());
+        self.members[..entered]
+            .iter()
+            .rev()
+            .find_map(|middleware| middleware.retry_after_connect_failure(context))
+    }
+
+    /// The exchange is over, the client got `status`: tells the middlewares whose request
+    /// phase let the request on, last first.
+    pub fn done(&self, status: u16, context: &mut Context) {
+        if !self.needs.forward_events {
+            return;
+        }
+        let entered = context.entered.min(self.members.len());
+        for middleware in self.members[..entered].iter().rev() {
+            middleware.done(status, context);
         }
     }
 }

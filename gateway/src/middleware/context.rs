@@ -35,4 +35,11 @@ impl Context {
     pub fn hold(&mut self, value: impl Any + Send + Sync) {
         self.held.push(Box::new(value));
     }
+
+    /// The values of type `T` held so far, oldest first.
+    pub fn held_mut<T: Any>(&mut self) -> impl Iterator<Item = &mut T> {
+        self.held
+            .iter_mut()
+            .filter_map(|value| value.downcast_mut::<T>())
+    }
 }

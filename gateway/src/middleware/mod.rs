@@ -11,7 +11,9 @@ pub mod go_url;
 
 mod add_prefix;
 mod auth;
+mod circuit_breaker;
 mod replace_path;
+mod retry;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};
@@ -23,6 +25,7 @@ use crate::runtime::registry::StateRegistry;
 use crate::runtime::service::ServiceHandler;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a middleware's request phase decided.
 pub enum Flow {
@@ -42,6 +45,9 @@ pub struct Needs {
     pub request_body: bool,
     /// It reads or changes the response body.
     pub response_body: bool,
+    /// It follows the forward itself: failed connections to the server, the end of the
+    /// exchange ([`HttpMiddleware::retry_after_connect_failure`], [`HttpMiddleware::done`]).
+    pub forward_events: bool,
 }
 
 impl Needs {
@@ -50,13 +56,13 @@ impl Needs {
         response_head: false,
         request_body: false,
         response_body: false,
+        forward_events: false,
     };
 
     /// Both heads, no body.
     pub const HEADS: Needs = Needs {
         response_head: true,
-        request_body: false,
-        response_body: false,
+        ..Needs::REQUEST_HEAD
     };
 
     /// What a chain of middlewares with these needs needs.
@@ -65,6 +71,7 @@ impl Needs {
             response_head: self.response_head || other.response_head,
             request_body: self.request_body || other.request_body,
             response_body: self.response_body || other.response_body,
+            forward_events: self.forward_events || other.forward_events,
         }
     }
 
@@ -99,6 +106,17 @@ pub trait HttpMiddleware: Send + Sync {
         _context: &mut Context,
     ) {
     }
+
+    /// The connection to the server failed, nothing was sent: `Some(wait)` to forward the
+    /// request again after `wait`, to a server picked anew (for middlewares whose request
+    /// phase let the request on, last first; the first `Some` wins). Needs `forward_events`.
+    fn retry_after_connect_failure(&self, _context: &mut Context) -> Option<Duration> {
+        None
+    }
+
+    /// The exchange is over: the client got `status` (for middlewares whose request phase let
+    /// the request on, last first). Needs `forward_events`.
+    fn done(&self, _status: u16, _context: &mut Context) {}
 }
 
 /// What the configuration compiler lends to the middlewares it builds.
@@ -164,6 +182,20 @@ macro_rules! middlewares {
                     $(Self::$variant(m) => m.response(request, response, context),)*
                 }
             }
+
+            /// Whether to forward again after a failed connection, and after what wait.
+            pub fn retry_after_connect_failure(&self, context: &mut Context) -> Option<Duration> {
+                match self {
+                    $(Self::$variant(m) => m.retry_after_connect_failure(context),)*
+                }
+            }
+
+            /// The end of the exchange.
+            pub fn done(&self, status: u16, context: &mut Context) {
+                match self {
+                    $(Self::$variant(m) => m.done(status, context),)*
+                }
+            }
         }
 
         /// Builds the middleware `config` describes (not a chain: see [`ChainBuilder`]).
@@ -187,14 +219,18 @@ middlewares! {
         AddPrefix(add_prefix::AddPrefix),
         BasicAuth(auth::BasicAuth),
         DigestAuth(auth::DigestAuth),
+        CircuitBreaker(circuit_breaker::CircuitBreaker),
         ReplacePath(replace_path::ReplacePath),
+        Retry(retry::Retry),
         StripPrefix(strip_prefix::StripPrefix),
     }
     fields {
         add_prefix => AddPrefix,
         basic_auth => BasicAuth,
         digest_auth => DigestAuth,
+        circuit_breaker => CircuitBreaker,
         replace_path => ReplacePath,
+        retry => Retry,
         strip_prefix => StripPrefix,
     }
 }

@@ -140,6 +140,7 @@ impl EntryPointProxy {
                 .chain
                 .response(session.req_header(), &mut answer, middleware);
         }
+        ctx.done(answer.status);
         answer.send(session).await
     }
 
@@ -174,8 +175,27 @@ pub struct RequestContext {
     connection: ConnectionUse,
     /// The middleware chain's per-request state, once the router's chain has run.
     middleware: Option<MiddlewareContext>,
+    /// A middleware (`retry`) asked for another attempt after this wait, to a new server.
+    retry_after: Option<std::time::Duration>,
+    /// The status of a failed forward's answer (kept if the client was gone to get it).
+    failure_status: Option<u16>,
+    /// Whether the middlewares were told the exchange is over ([`RequestContext::done`]).
+    done: bool,
     /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
     _in_flight: InFlight,
+}
+
+impl RequestContext {
+    /// Tells the router's middlewares, once, that the client got `status`: before the last
+    /// bytes go out where the path allows it, so that the next request sees what it changed.
+    fn done(&mut self, status: u16) {
+        if let (false, Some(route), Some(middleware)) =
+            (self.done, &self.route, &mut self.middleware)
+        {
+            self.done = true;
+            route.chain.done(status, middleware);
+        }
+    }
 }
 
 /// The client's address, IPv4-mapped ones (`::ffff:a.b.c.d`, a v4 client of a dual-stack
@@ -245,6 +265,9 @@ impl ProxyHttp for EntryPointProxy {
             picked: None,
             connection: ConnectionUse::default(),
             middleware: None,
+            retry_after: None,
+            failure_status: None,
+            done: false,
             _in_flight: self.lifecycle.request_started(self.index),
         }
     }
@@ -342,6 +365,16 @@ impl ProxyHttp for EntryPointProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<Box<HttpPeer>> {
+        if let (Some(wait), Some(route)) = (ctx.retry_after.take(), &ctx.route) {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            // As Traefik's load balancer, each attempt picks its server.
+            ctx.picked = route.service.pick();
+            if ctx.picked.is_none() {
+                return Error::e_explain(ErrorType::HTTPStatus(503), "no available server");
+            }
+        }
         match &ctx.picked {
             Some(picked) => {
                 let upgrade = forwarded::upgrade_protocol(session.req_header()).is_some();
@@ -408,6 +441,26 @@ impl ProxyHttp for EntryPointProxy {
         Ok(None)
     }
 
+    /// A connection that could not be made (nothing was sent) is tried again when a middleware
+    /// (`retry`) asks for it and the request body can still be replayed.
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestContext,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            if !session.as_ref().retry_buffer_truncated() {
+                if let Some(wait) = route.chain.retry_after_connect_failure(middleware) {
+                    ctx.retry_after = Some(wait);
+                    e.set_retry(true);
+                }
+            }
+        }
+        e
+    }
+
     /// Pingora's policy (no retry of non-idempotent requests, retry of a failure on a reused
     /// connection), except that a response-header deadline that fired is a timeout, not retried.
     fn error_while_proxy(
@@ -465,6 +518,21 @@ impl ProxyHttp for EntryPointProxy {
         Ok(())
     }
 
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<Option<std::time::Duration>> {
+        if end_of_stream {
+            if let Some(head) = session.response_written() {
+                ctx.done(head.status.as_u16());
+            }
+        }
+        Ok(None)
+    }
+
     /// Failed forwards are logged by [`Self::fail_to_proxy`], within a budget, not by Pingora
     /// at ERROR on every request.
     fn suppress_error_log(
@@ -510,6 +578,7 @@ impl ProxyHttp for EntryPointProxy {
         // Once the response head is out, nothing more is written: the connection is closed
         // so the client sees a truncated response, never a well-formed one with an error in it.
         let started = session.response_written().is_some();
+        ctx.failure_status = Some(status);
         self.log_failure(ctx, status, e, started);
         // A client that went away gets the 499 too, as from Traefik: one whose body stopped
         // coming (readTimeout) is still there to read it.
@@ -523,6 +592,17 @@ impl ProxyHttp for EntryPointProxy {
             error_code: status,
             can_reuse_downstream: false,
         }
+    }
+
+    /// The end of every request: the middlewares that follow the exchange (`circuitBreaker`)
+    /// learn the status the client got.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestContext) {
+        let status = session
+            .response_written()
+            .map(|head| head.status.as_u16())
+            .or(ctx.failure_status)
+            .unwrap_or(200);
+        ctx.done(status);
     }
 }
 
