@@ -6,6 +6,7 @@ use super::{build, BuildContext, CompileEnv, Context, Flow, Middleware, Needs};
 use super::{RequestEdit, ResponseEdit};
 use crate::proxy::responses::Answer;
 use crate::runtime::compile::qualify;
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ impl Chain {
     ) -> Result<(), Answer> {
         for (index, middleware) in self.members.iter().enumerate() {
             context.entered = index;
+            context.current = index;
             if let Flow::Answer(mut answer) = middleware.request(request, context).await {
                 self.response(&*request, &mut answer, context);
                 return Err(answer);
@@ -76,9 +78,51 @@ impl Chain {
             return;
         }
         let entered = context.entered.min(self.members.len());
-        for middleware in self.members[..entered].iter().rev() {
+        for (index, middleware) in self.members[..entered].iter().enumerate().rev() {
+            context.current = index;
             middleware.response(request, response, context);
         }
+    }
+
+    /// Runs the request body phases in order on one chunk. `Err(answer)`: a middleware
+    /// refused the body (the response phases of those before it are applied to the answer
+    /// by the caller, through [`Self::response`]).
+    pub fn request_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        context: &mut Context,
+    ) -> Result<(), Answer> {
+        if !self.needs.request_body {
+            return Ok(());
+        }
+        for (index, middleware) in self.members.iter().enumerate() {
+            context.current = index;
+            if let Err(answer) = middleware.request_body(body, end_of_stream, context) {
+                context.entered = index;
+                return Err(answer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the response body phases on one chunk of an upstream response, last middleware
+    /// first, for the middlewares whose response phase ran.
+    pub fn response_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        context: &mut Context,
+    ) -> Result<(), String> {
+        if !self.needs.response_body {
+            return Ok(());
+        }
+        let entered = context.entered.min(self.members.len());
+        for (index, middleware) in self.members[..entered].iter().enumerate().rev() {
+            context.current = index;
+            middleware.response_body(body, end_of_stream, context)?;
+        }
+        Ok(())
     }
 }
 

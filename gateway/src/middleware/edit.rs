@@ -32,6 +32,8 @@ pub trait RequestEdit: Send {
 pub trait ResponseEdit: Send {
     /// The status.
     fn status(&self) -> StatusCode;
+    /// Replaces the status (and its reason phrase with the standard one).
+    fn set_status(&mut self, status: StatusCode);
     /// The headers.
     fn headers(&self) -> &HeaderMap;
     /// Sets `name` to `value` alone.
@@ -130,6 +132,11 @@ impl ResponseEdit for ResponseHeader {
         self.status
     }
 
+    fn set_status(&mut self, status: StatusCode) {
+        // A typed status cannot be refused.
+        let _ = ResponseHeader::set_status(self, status);
+    }
+
     fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -152,6 +159,10 @@ impl ResponseEdit for http::response::Parts {
         self.status
     }
 
+    fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
+
     fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -172,6 +183,10 @@ impl ResponseEdit for http::response::Parts {
 impl ResponseEdit for Answer {
     fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn set_status(&mut self, status: StatusCode) {
+        self.status = status.as_u16();
     }
 
     fn headers(&self) -> &HeaderMap {

@@ -10,7 +10,11 @@ pub mod edit;
 pub mod go_url;
 
 mod add_prefix;
+mod buffering;
+mod compress;
+mod media_type;
 mod replace_path;
+mod retry_expression;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};
@@ -20,6 +24,7 @@ pub use edit::{RequestEdit, ResponseEdit};
 use crate::proxy::responses::Answer;
 use crate::runtime::registry::StateRegistry;
 use crate::runtime::service::ServiceHandler;
+use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -98,6 +103,31 @@ pub trait HttpMiddleware: Send + Sync {
         _context: &mut Context,
     ) {
     }
+
+    /// The request body phase, in chain order, once per chunk read from the client
+    /// (`end_of_stream` on the last), for middlewares that need the request body. A chunk
+    /// may be held back (left `Some` and empty) and released later; `Err` answers instead
+    /// of forwarding.
+    fn request_body(
+        &self,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _context: &mut Context,
+    ) -> Result<(), Answer> {
+        Ok(())
+    }
+
+    /// The response body phase, in reverse chain order like [`Self::response`], once per
+    /// chunk of an upstream response (`end_of_stream` on the last): may change, hold back
+    /// (leave `Some` and empty) or add to the chunk. `Err` cuts the response off.
+    fn response_body(
+        &self,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _context: &mut Context,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What the configuration compiler lends to the middlewares it builds.
@@ -163,6 +193,30 @@ macro_rules! middlewares {
                     $(Self::$variant(m) => m.response(request, response, context),)*
                 }
             }
+
+            /// Its request body phase.
+            pub fn request_body(
+                &self,
+                body: &mut Option<Bytes>,
+                end_of_stream: bool,
+                context: &mut Context,
+            ) -> Result<(), Answer> {
+                match self {
+                    $(Self::$variant(m) => m.request_body(body, end_of_stream, context),)*
+                }
+            }
+
+            /// Its response body phase.
+            pub fn response_body(
+                &self,
+                body: &mut Option<Bytes>,
+                end_of_stream: bool,
+                context: &mut Context,
+            ) -> Result<(), String> {
+                match self {
+                    $(Self::$variant(m) => m.response_body(body, end_of_stream, context),)*
+                }
+            }
         }
 
         /// Builds the middleware `config` describes (not a chain: see [`ChainBuilder`]).
@@ -184,11 +238,15 @@ macro_rules! middlewares {
 middlewares! {
     variants {
         AddPrefix(add_prefix::AddPrefix),
+        Buffering(buffering::Buffering),
+        Compress(compress::Compress),
         ReplacePath(replace_path::ReplacePath),
         StripPrefix(strip_prefix::StripPrefix),
     }
     fields {
         add_prefix => AddPrefix,
+        buffering => Buffering,
+        compress => Compress,
         replace_path => ReplacePath,
         strip_prefix => StripPrefix,
     }
