@@ -10,8 +10,11 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 use std::future::{ready, Future};
 
-/// oxy's answer to a body over a limit (`http.StatusText(413)`).
+/// oxy's answer to a request body over the limit (`http.StatusText(413)`).
 const TOO_LARGE: &[u8] = b"Request Entity Too Large";
+/// oxy's answer to a response body over the limit (its writer's error is not a size error,
+/// so its default handler answers `http.StatusText(500)`).
+const RESPONSE_TOO_LARGE: &[u8] = b"Internal Server Error";
 
 /// A compiled `buffering`.
 pub struct Buffering {
@@ -75,7 +78,7 @@ impl Collected {
 enum ResponseState {
     /// Collecting the body, then sending it whole.
     Collecting(Collected),
-    /// The body is over the limit: it is dropped and oxy's 413 sent instead.
+    /// The body is over the limit: it is dropped and oxy's 500 sent instead.
     Replaced,
     /// No body is expected (HEAD, 1xx, 204, 304, `Content-Length: 0`, a gRPC error).
     Passing,
@@ -128,7 +131,13 @@ impl HttpMiddleware for Buffering {
         let Some(state) = context.state_mut::<State>() else {
             return Ok(());
         };
-        let chunk = body.take().unwrap_or_default();
+        let Some(chunk) = body.take() else {
+            // The end, with no data: what was held goes now.
+            if !state.request.data.is_empty() {
+                *body = Some(std::mem::take(&mut state.request.data).freeze());
+            }
+            return Ok(());
+        };
         if !state
             .request
             .add(&chunk, self.max_request, self.mem_request)
@@ -176,8 +185,11 @@ impl HttpMiddleware for Buffering {
                 for name in &names {
                     response.remove_header(name);
                 }
-                response.set_status(StatusCode::PAYLOAD_TOO_LARGE);
-                response.insert_header(header::CONTENT_LENGTH, HeaderValue::from(TOO_LARGE.len()));
+                response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+                response.insert_header(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from(RESPONSE_TOO_LARGE.len()),
+                );
                 return;
             }
         }
@@ -201,7 +213,7 @@ impl HttpMiddleware for Buffering {
             ResponseState::Passing => Ok(()),
             ResponseState::Replaced => {
                 *body = Some(if end_of_stream {
-                    Bytes::from_static(TOO_LARGE)
+                    Bytes::from_static(RESPONSE_TOO_LARGE)
                 } else {
                     Bytes::new()
                 });
@@ -295,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn a_declared_response_over_the_limit_becomes_oxys_413() {
+    fn a_declared_response_over_the_limit_becomes_oxys_500() {
         let middleware = build(r#"{"buffering": {"maxResponseBodyBytes": 4}}"#).unwrap();
         let mut response = http::Response::builder()
             .header("content-length", "5")
@@ -305,14 +317,14 @@ mod tests {
             .into_parts()
             .0;
         let mut ctx = response_phase(&middleware, &mut response);
-        assert_eq!(response.status, 413);
+        assert_eq!(response.status, 500);
         assert!(response.headers.get("x-backend").is_none());
-        assert_eq!(response.headers["content-length"], "24");
+        assert_eq!(response.headers["content-length"], "21");
         let mut chunk = Some(Bytes::from_static(b"hello"));
         middleware
             .response_body(&mut chunk, true, &mut ctx)
             .unwrap();
-        assert_eq!(chunk.as_deref(), Some(TOO_LARGE));
+        assert_eq!(chunk.as_deref(), Some(RESPONSE_TOO_LARGE));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `compress`: gzip, Brotli and zstd response compression with Traefik's negotiation.
 
-use super::media_type::{parse_media_type, MediaType};
+use super::media_type::parse_media_type;
 use super::{BuildContext, Context, Flow, FromConfig, HttpMiddleware, Needs};
 use super::{RequestEdit, ResponseEdit};
 use bytes::Bytes;
@@ -45,10 +45,11 @@ impl Encoding {
 
 /// A compiled `compress`.
 pub struct Compress {
-    /// Media types of requests and responses left alone (`application/grpc` first).
-    excludes: Vec<MediaType>,
+    /// Media types (parameters dropped, as Traefik does) of requests and responses left
+    /// alone, `application/grpc` first.
+    excludes: Vec<String>,
     /// When not empty, the only response media types compressed.
-    includes: Vec<MediaType>,
+    includes: Vec<String>,
     min_size: u64,
     /// Supported encodings, most preferred first.
     encodings: Vec<Encoding>,
@@ -66,18 +67,19 @@ impl FromConfig<control::dynamic::Compress> for Compress {
                     .into(),
             );
         }
-        let mut excludes = vec![parse_media_type("application/grpc").expect("a media type")];
+        let essence = |value: &String, list: &str| {
+            parse_media_type(value)
+                .map(|m| m.essence)
+                .map_err(|e| format!("parsing {list} media type: {e}"))
+        };
+        let mut excludes = vec!["application/grpc".to_string()];
         for value in &config.excluded_content_types {
-            excludes.push(
-                parse_media_type(value).map_err(|e| format!("parsing excluded media type: {e}"))?,
-            );
+            excludes.push(essence(value, "excluded")?);
         }
         let includes = config
             .included_content_types
             .iter()
-            .map(|value| {
-                parse_media_type(value).map_err(|e| format!("parsing included media type: {e}"))
-            })
+            .map(|value| essence(value, "included"))
             .collect::<Result<Vec<_>, _>>()?;
         let encodings = config
             .encodings()
@@ -190,9 +192,9 @@ impl Compress {
     fn gzip_type_allowed(&self, content_type: &str) -> bool {
         let parsed = parse_media_type(content_type).ok();
         if !self.includes.is_empty() {
-            return parsed.is_some_and(|p| self.includes.iter().any(|i| i.matches(&p)));
+            return parsed.is_some_and(|p| self.includes.contains(&p.essence));
         }
-        !parsed.is_some_and(|p| self.excludes.iter().any(|e| e.matches(&p)))
+        !parsed.is_some_and(|p| self.excludes.contains(&p.essence))
     }
 
     /// Whether the response's media type is compressed by the Brotli and zstd handler (an
@@ -204,10 +206,10 @@ impl Compress {
         let Ok(parsed) = parse_media_type(content_type) else {
             return false;
         };
-        if !self.includes.is_empty() && !self.includes.iter().any(|i| i.matches(&parsed)) {
+        if !self.includes.is_empty() && !self.includes.contains(&parsed.essence) {
             return false;
         }
-        !self.excludes.iter().any(|e| e.matches(&parsed))
+        !self.excludes.contains(&parsed.essence)
     }
 }
 
@@ -349,7 +351,7 @@ impl HttpMiddleware for Compress {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if let Ok(media) = parse_media_type(content_type) {
-            if self.excludes.iter().any(|e| e.essence == media.essence) {
+            if self.excludes.contains(&media.essence) {
                 return ready(Flow::Continue);
             }
         }

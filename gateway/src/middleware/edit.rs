@@ -32,7 +32,7 @@ pub trait RequestEdit: Send {
 pub trait ResponseEdit: Send {
     /// The status.
     fn status(&self) -> StatusCode;
-    /// Replaces the status (and its reason phrase with the standard one).
+    /// Replaces the status (and its reason phrase with Go's).
     fn set_status(&mut self, status: StatusCode);
     /// The headers.
     fn headers(&self) -> &HeaderMap;
@@ -135,6 +135,7 @@ impl ResponseEdit for ResponseHeader {
     fn set_status(&mut self, status: StatusCode) {
         // A typed status cannot be refused.
         let _ = ResponseHeader::set_status(self, status);
+        let _ = self.set_reason_phrase(crate::proxy::responses::go_reason(status.as_u16()));
     }
 
     fn headers(&self) -> &HeaderMap {
