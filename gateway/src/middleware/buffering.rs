@@ -88,6 +88,8 @@ enum ResponseState {
 #[derive(Default)]
 struct State {
     request: Collected,
+    /// The request body ended (what comes after, on an upgraded connection, passes).
+    request_done: bool,
     response: Option<ResponseState>,
 }
 
@@ -127,10 +129,11 @@ impl HttpMiddleware for Buffering {
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         context: &mut Context,
-    ) -> Result<(), Answer> {
-        let Some(state) = context.state_mut::<State>() else {
+    ) -> Result<(), Box<Answer>> {
+        let Some(state) = context.state_mut::<State>().filter(|s| !s.request_done) else {
             return Ok(());
         };
+        state.request_done = end_of_stream;
         let Some(chunk) = body.take() else {
             // The end, with no data: what was held goes now.
             if !state.request.data.is_empty() {
@@ -142,7 +145,7 @@ impl HttpMiddleware for Buffering {
             .request
             .add(&chunk, self.max_request, self.mem_request)
         {
-            return Err(too_large());
+            return Err(Box::new(too_large()));
         }
         *body = Some(if end_of_stream {
             std::mem::take(&mut state.request.data).freeze()
@@ -295,6 +298,21 @@ mod tests {
             .request_body(&mut chunk, false, &mut ctx)
             .unwrap_err();
         assert_eq!(answer.status, 413);
+
+        // After the end (an upgraded connection), data passes as it comes.
+        let mut ctx = context();
+        let _ = run_request(&middleware, &mut request("/"), &mut ctx);
+        let mut end = None;
+        middleware.request_body(&mut end, true, &mut ctx).unwrap();
+        assert!(end.is_none());
+        let mut frame = Some(Bytes::from_static(b"websocket frame over the limit"));
+        middleware
+            .request_body(&mut frame, false, &mut ctx)
+            .unwrap();
+        assert_eq!(
+            frame.as_deref(),
+            Some(&b"websocket frame over the limit"[..])
+        );
     }
 
     fn response_phase(middleware: &Middleware, response: &mut http::response::Parts) -> Context {

@@ -92,7 +92,7 @@ impl Chain {
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         context: &mut Context,
-    ) -> Result<(), Answer> {
+    ) -> Result<(), Box<Answer>> {
         if !self.needs.request_body {
             return Ok(());
         }

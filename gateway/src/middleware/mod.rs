@@ -113,7 +113,7 @@ pub trait HttpMiddleware: Send + Sync {
         _body: &mut Option<Bytes>,
         _end_of_stream: bool,
         _context: &mut Context,
-    ) -> Result<(), Answer> {
+    ) -> Result<(), Box<Answer>> {
         Ok(())
     }
 
@@ -200,7 +200,7 @@ macro_rules! middlewares {
                 body: &mut Option<Bytes>,
                 end_of_stream: bool,
                 context: &mut Context,
-            ) -> Result<(), Answer> {
+            ) -> Result<(), Box<Answer>> {
                 match self {
                     $(Self::$variant(m) => m.request_body(body, end_of_stream, context),)*
                 }

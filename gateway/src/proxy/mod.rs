@@ -381,7 +381,7 @@ impl ProxyHttp for EntryPointProxy {
         if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
             if let Err(answer) = route.chain.request_body(body, end_of_stream, middleware) {
                 let status = answer.status;
-                self.answer(session, ctx, answer).await?;
+                self.answer(session, ctx, *answer).await?;
                 return Error::e_explain(
                     ErrorType::HTTPStatus(status),
                     "a middleware refused the request body",
