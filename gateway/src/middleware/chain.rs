@@ -226,3 +226,51 @@ impl<'a> ChainBuilder<'a> {
         Ok(Arc::from([Arc::new(middleware)]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::testing::{build, context, request};
+    use std::io::Read;
+
+    #[test]
+    fn body_phases_run_in_order_with_state_per_middleware() {
+        let compress = Arc::new(build(r#"{"compress": {}}"#).unwrap());
+        let buffering = Arc::new(build(r#"{"buffering": {}}"#).unwrap());
+        let chain = Chain::new(vec![compress, buffering]);
+        assert!(!chain.needs().lean());
+        let mut req = request("/");
+        req.headers
+            .insert(http::header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+        let mut ctx = context();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(runtime.block_on(chain.request(&mut req, &mut ctx)).is_ok());
+        let mut head = http::Response::builder()
+            .header("content-type", "text/plain")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        ctx.response_body_filtered = true;
+        chain.response(&req, &mut head, &mut ctx);
+        assert_eq!(head.headers["content-encoding"], "gzip");
+        let text = "streamed, held whole by buffering, then compressed ".repeat(50);
+        let mut sent = Vec::new();
+        let pieces: Vec<&[u8]> = text.as_bytes().chunks(300).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut chunk = Some(Bytes::copy_from_slice(piece));
+            let last = i + 1 == pieces.len();
+            chain.response_body(&mut chunk, last, &mut ctx).unwrap();
+            let chunk = chunk.unwrap_or_default();
+            assert!(last || chunk.is_empty(), "buffering holds until the end");
+            sent.extend_from_slice(&chunk);
+        }
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&sent[..])
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, text);
+    }
+}
