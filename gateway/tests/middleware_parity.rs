@@ -18,3 +18,5 @@ mod paths;
 
 #[path = "middleware_parity/resilience.rs"]
 mod resilience;
+#[path = "middleware_parity/body.rs"]
+mod body;

@@ -6,6 +6,7 @@ use super::{build, BuildContext, CompileEnv, Context, Flow, Middleware, Needs};
 use super::{RequestEdit, ResponseEdit};
 use crate::proxy::responses::Answer;
 use crate::runtime::compile::qualify;
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +57,7 @@ impl Chain {
     ) -> Result<(), Answer> {
         for (index, middleware) in self.members.iter().enumerate() {
             context.entered = index;
+            context.current = index;
             if let Flow::Answer(mut answer) = middleware.request(request, context).await {
                 self.response(&*request, &mut answer, context);
                 return Err(answer);
@@ -77,9 +79,51 @@ impl Chain {
             return;
         }
         let entered = context.entered.min(self.members.len());
-        for middleware in self.members[..entered].iter().rev() {
+        for (index, middleware) in self.members[..entered].iter().enumerate().rev() {
+            context.current = index;
             middleware.response(request, response, context);
         }
+    }
+
+    /// Runs the request body phases in order on one chunk. `Err(answer)`: a middleware
+    /// refused the body (the response phases of those before it are applied to the answer
+    /// by the caller, through [`Self::response`]).
+    pub fn request_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        context: &mut Context,
+    ) -> Result<(), Box<Answer>> {
+        if !self.needs.request_body {
+            return Ok(());
+        }
+        for (index, middleware) in self.members.iter().enumerate() {
+            context.current = index;
+            if let Err(answer) = middleware.request_body(body, end_of_stream, context) {
+                context.entered = index;
+                return Err(answer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the response body phases on one chunk of an upstream response, last middleware
+    /// first, for the middlewares whose response phase ran.
+    pub fn response_body(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        context: &mut Context,
+    ) -> Result<(), String> {
+        if !self.needs.response_body {
+            return Ok(());
+        }
+        let entered = context.entered.min(self.members.len());
+        for (index, middleware) in self.members[..entered].iter().enumerate().rev() {
+            context.current = index;
+            middleware.response_body(body, end_of_stream, context)?;
+        }
+        Ok(())
     }
 }
 
@@ -208,5 +252,53 @@ impl<'a> ChainBuilder<'a> {
         };
         let middleware = build(config, &mut context)?;
         Ok(Arc::from([Arc::new(middleware)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::testing::{build, context, request};
+    use std::io::Read;
+
+    #[test]
+    fn body_phases_run_in_order_with_state_per_middleware() {
+        let compress = Arc::new(build(r#"{"compress": {}}"#).unwrap());
+        let buffering = Arc::new(build(r#"{"buffering": {}}"#).unwrap());
+        let chain = Chain::new(vec![compress, buffering]);
+        assert!(!chain.needs().lean());
+        let mut req = request("/");
+        req.headers
+            .insert(http::header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+        let mut ctx = context();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(runtime.block_on(chain.request(&mut req, &mut ctx)).is_ok());
+        let mut head = http::Response::builder()
+            .header("content-type", "text/plain")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        ctx.response_body_filtered = true;
+        chain.response(&req, &mut head, &mut ctx);
+        assert_eq!(head.headers["content-encoding"], "gzip");
+        let text = "streamed, held whole by buffering, then compressed ".repeat(50);
+        let mut sent = Vec::new();
+        let pieces: Vec<&[u8]> = text.as_bytes().chunks(300).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut chunk = Some(Bytes::copy_from_slice(piece));
+            let last = i + 1 == pieces.len();
+            chain.response_body(&mut chunk, last, &mut ctx).unwrap();
+            let chunk = chunk.unwrap_or_default();
+            assert!(last || chunk.is_empty(), "buffering holds until the end");
+            sent.extend_from_slice(&chunk);
+        }
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&sent[..])
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, text);
     }
 }

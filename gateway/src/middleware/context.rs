@@ -17,6 +17,14 @@ pub struct Context {
     held: Vec<Box<dyn Any + Send + Sync>>,
     /// How many middlewares of the chain let the request on (their response phases run).
     pub(crate) entered: usize,
+    /// The chain index of the middleware whose phase runs (keys [`Self::state_mut`]).
+    pub(crate) current: usize,
+    /// Whether the body phases will see the response's body (an upstream response on the
+    /// Pingora path), not so for the gateway's own answers.
+    pub response_body_filtered: bool,
+    /// Per-request state of body phases (an encoder, a buffer), by chain index; empty, and
+    /// not allocated, for chains that keep none.
+    states: Vec<(usize, Box<dyn Any + Send + Sync>)>,
 }
 
 impl Context {
@@ -28,6 +36,9 @@ impl Context {
             http2,
             held: Vec::new(),
             entered: 0,
+            current: 0,
+            response_body_filtered: false,
+            states: Vec::new(),
         }
     }
 
@@ -41,5 +52,23 @@ impl Context {
         self.held
             .iter_mut()
             .filter_map(|value| value.downcast_mut::<T>())
+    }
+
+    /// Keeps `value` as the running middleware's state for this request (replacing any).
+    pub fn set_state<T: Any + Send + Sync>(&mut self, value: T) {
+        let current = self.current;
+        match self.states.iter_mut().find(|(index, _)| *index == current) {
+            Some(slot) => slot.1 = Box::new(value),
+            None => self.states.push((current, Box::new(value))),
+        }
+    }
+
+    /// The running middleware's state for this request, if it kept one of type `T`.
+    pub fn state_mut<T: Any + Send + Sync>(&mut self) -> Option<&mut T> {
+        let current = self.current;
+        self.states
+            .iter_mut()
+            .find(|(index, _)| *index == current)
+            .and_then(|(_, state)| state.downcast_mut())
     }
 }

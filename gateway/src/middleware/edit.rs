@@ -38,6 +38,8 @@ pub trait RequestEdit: Send {
 pub trait ResponseEdit: Send {
     /// The status.
     fn status(&self) -> StatusCode;
+    /// Replaces the status (and its reason phrase with Go's).
+    fn set_status(&mut self, status: StatusCode);
     /// The headers.
     fn headers(&self) -> &HeaderMap;
     /// Sets `name` to `value` alone.
@@ -141,6 +143,12 @@ impl ResponseEdit for ResponseHeader {
         self.status
     }
 
+    fn set_status(&mut self, status: StatusCode) {
+        // A typed status cannot be refused.
+        let _ = ResponseHeader::set_status(self, status);
+        let _ = self.set_reason_phrase(crate::proxy::responses::go_reason(status.as_u16()));
+    }
+
     fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -163,6 +171,10 @@ impl ResponseEdit for http::response::Parts {
         self.status
     }
 
+    fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
+
     fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -183,6 +195,10 @@ impl ResponseEdit for http::response::Parts {
 impl ResponseEdit for Answer {
     fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn set_status(&mut self, status: StatusCode) {
+        self.status = status.as_u16();
     }
 
     fn headers(&self) -> &HeaderMap {

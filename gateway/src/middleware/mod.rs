@@ -11,9 +11,13 @@ pub mod go_url;
 
 mod add_prefix;
 mod auth;
+mod buffering;
 mod circuit_breaker;
+mod compress;
+mod media_type;
 mod replace_path;
 mod retry;
+mod retry_expression;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};
@@ -23,6 +27,7 @@ pub use edit::{RequestEdit, ResponseEdit};
 use crate::proxy::responses::Answer;
 use crate::runtime::registry::StateRegistry;
 use crate::runtime::service::ServiceHandler;
+use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +122,31 @@ pub trait HttpMiddleware: Send + Sync {
     /// The exchange is over: the client got `status` (for middlewares whose request phase let
     /// the request on, last first). Needs `forward_events`.
     fn done(&self, _status: u16, _context: &mut Context) {}
+
+    /// The request body phase, in chain order, once per chunk read from the client
+    /// (`end_of_stream` on the last), for middlewares that need the request body. A chunk
+    /// may be held back (left `Some` and empty) and released later; `Err` answers instead
+    /// of forwarding.
+    fn request_body(
+        &self,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _context: &mut Context,
+    ) -> Result<(), Box<Answer>> {
+        Ok(())
+    }
+
+    /// The response body phase, in reverse chain order like [`Self::response`], once per
+    /// chunk of an upstream response (`end_of_stream` on the last): may change, hold back
+    /// (leave `Some` and empty) or add to the chunk. `Err` cuts the response off.
+    fn response_body(
+        &self,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _context: &mut Context,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What the configuration compiler lends to the middlewares it builds.
@@ -196,6 +226,30 @@ macro_rules! middlewares {
                     $(Self::$variant(m) => m.done(status, context),)*
                 }
             }
+
+            /// Its request body phase.
+            pub fn request_body(
+                &self,
+                body: &mut Option<Bytes>,
+                end_of_stream: bool,
+                context: &mut Context,
+            ) -> Result<(), Box<Answer>> {
+                match self {
+                    $(Self::$variant(m) => m.request_body(body, end_of_stream, context),)*
+                }
+            }
+
+            /// Its response body phase.
+            pub fn response_body(
+                &self,
+                body: &mut Option<Bytes>,
+                end_of_stream: bool,
+                context: &mut Context,
+            ) -> Result<(), String> {
+                match self {
+                    $(Self::$variant(m) => m.response_body(body, end_of_stream, context),)*
+                }
+            }
         }
 
         /// Builds the middleware `config` describes (not a chain: see [`ChainBuilder`]).
@@ -220,6 +274,8 @@ middlewares! {
         BasicAuth(auth::BasicAuth),
         DigestAuth(auth::DigestAuth),
         CircuitBreaker(circuit_breaker::CircuitBreaker),
+        Buffering(buffering::Buffering),
+        Compress(compress::Compress),
         ReplacePath(replace_path::ReplacePath),
         Retry(retry::Retry),
         StripPrefix(strip_prefix::StripPrefix),
@@ -229,6 +285,8 @@ middlewares! {
         basic_auth => BasicAuth,
         digest_auth => DigestAuth,
         circuit_breaker => CircuitBreaker,
+        buffering => Buffering,
+        compress => Compress,
         replace_path => ReplacePath,
         retry => Retry,
         strip_prefix => StripPrefix,

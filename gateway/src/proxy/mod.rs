@@ -406,11 +406,21 @@ impl ProxyHttp for EntryPointProxy {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
-        _body: &mut Option<bytes::Bytes>,
+        session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestContext,
     ) -> Result<()> {
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            if let Err(answer) = route.chain.request_body(body, end_of_stream, middleware) {
+                let status = answer.status;
+                self.answer(session, ctx, *answer).await?;
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(status),
+                    "a middleware refused the request body",
+                );
+            }
+        }
         if end_of_stream {
             ctx.connection.request_sent();
         }
@@ -510,6 +520,7 @@ impl ProxyHttp for EntryPointProxy {
     ) -> Result<()> {
         forwarded::clean_response(upstream_response);
         if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            middleware.response_body_filtered = true;
             route
                 .chain
                 .response(session.req_header(), upstream_response, middleware);
@@ -521,10 +532,15 @@ impl ProxyHttp for EntryPointProxy {
     fn response_body_filter(
         &self,
         session: &mut Session,
-        _body: &mut Option<bytes::Bytes>,
+        body: &mut Option<bytes::Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestContext,
     ) -> Result<Option<std::time::Duration>> {
+        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+            if let Err(reason) = route.chain.response_body(body, end_of_stream, middleware) {
+                return Error::e_explain(ErrorType::InternalError, reason);
+            }
+        }
         if end_of_stream {
             if let Some(head) = session.response_written() {
                 ctx.done(head.status.as_u16());

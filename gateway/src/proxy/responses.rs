@@ -133,7 +133,7 @@ impl Answer {
     /// Writes the answer (its header alone for HEAD) with a `Content-Length`.
     pub async fn send(self, session: &mut Session) -> Result<()> {
         let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 2))?;
-        if let Some(reason) = &self.reason {
+        if let Some(reason) = self.reason.as_deref().or_else(|| go_reason(self.status)) {
             header.set_reason_phrase(Some(reason))?;
         }
         for (name, value) in &self.headers {
@@ -162,7 +162,7 @@ impl Answer {
     /// when `head_only`.
     pub fn write_http1(&self, head_only: bool, keep_alive: bool, out: &mut Vec<u8>) {
         use std::io::Write;
-        let reason = match &self.reason {
+        let reason = match self.reason.as_deref().or_else(|| go_reason(self.status)) {
             Some(reason) => reason.as_bytes(),
             None => http::StatusCode::from_u16(self.status)
                 .ok()
@@ -224,6 +224,16 @@ fn write_title_case(out: &mut Vec<u8>, name: &[u8]) {
 pub fn close_when_shutting_down(session: &mut Session) {
     if session.is_process_shutting_down() {
         session.set_keepalive(None);
+    }
+}
+
+/// Go's reason phrase where it differs from the `http` crate's (Go keeps RFC 7231's names).
+pub fn go_reason(status: u16) -> Option<&'static str> {
+    match status {
+        413 => Some("Request Entity Too Large"),
+        414 => Some("Request URI Too Long"),
+        416 => Some("Requested Range Not Satisfiable"),
+        _ => None,
     }
 }
 

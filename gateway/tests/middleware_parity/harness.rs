@@ -301,14 +301,25 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Decodes a compressed body for comparison (`compress` may pick different byte streams).
+/// Decodes a compressed body for comparison (`compress` may pick different byte streams); a
+/// body that does not decode is compared as it came.
 fn decode(body: &[u8], encoding: Option<&str>) -> Vec<u8> {
-    match encoding {
-        None => body.to_vec(),
-        Some(other) => {
-            // Decoders arrive with the compress middleware; until then, compare bytes.
-            let _ = other;
-            body.to_vec()
-        }
+    let mut decoded = Vec::new();
+    let ok = match encoding {
+        Some("gzip") => flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut decoded)
+            .is_ok(),
+        Some("br") => brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut decoded)
+            .is_ok(),
+        Some("zstd") => zstd::stream::read::Decoder::new(body)
+            .and_then(|mut d| d.read_to_end(&mut decoded))
+            .is_ok(),
+        _ => false,
+    };
+    if ok {
+        decoded
+    } else {
+        body.to_vec()
     }
 }
