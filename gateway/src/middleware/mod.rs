@@ -10,8 +10,13 @@ pub mod edit;
 pub mod go_url;
 
 mod add_prefix;
+mod go_replace;
+mod headers;
+mod redirect;
 mod replace_path;
+mod replace_path_regex;
 mod strip_prefix;
+mod strip_prefix_regex;
 
 pub use chain::{Chain, ChainBuilder};
 pub use context::Context;
@@ -184,13 +189,23 @@ macro_rules! middlewares {
 middlewares! {
     variants {
         AddPrefix(add_prefix::AddPrefix),
+        Headers(headers::Headers),
+        RedirectRegex(redirect::RedirectRegex),
+        RedirectScheme(redirect::RedirectScheme),
         ReplacePath(replace_path::ReplacePath),
+        ReplacePathRegex(replace_path_regex::ReplacePathRegex),
         StripPrefix(strip_prefix::StripPrefix),
+        StripPrefixRegex(strip_prefix_regex::StripPrefixRegex),
     }
     fields {
         add_prefix => AddPrefix,
+        headers => Headers,
+        redirect_regex => RedirectRegex,
+        redirect_scheme => RedirectScheme,
         replace_path => ReplacePath,
+        replace_path_regex => ReplacePathRegex,
         strip_prefix => StripPrefix,
+        strip_prefix_regex => StripPrefixRegex,
     }
 }
 
