@@ -54,7 +54,8 @@ struct Secure {
 }
 
 fn value(text: &str, field: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(text).map_err(|_| format!("{field}: {text:?} is not a valid header value"))
+    HeaderValue::from_str(text)
+        .map_err(|_| format!("{field}: {text:?} is not a valid header value"))
 }
 
 fn name(text: &str, field: &str) -> Result<HeaderName, String> {
@@ -170,7 +171,11 @@ impl Cors {
         answer.header(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone())
     }
 
-    fn respond<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(&self, request: &R, response: &mut S) {
+    fn respond<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
+        &self,
+        request: &R,
+        response: &mut S,
+    ) {
         if let Some(v) = self.allowed_origin(first(request.headers(), &header::ORIGIN)) {
             response.insert_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         }
@@ -263,18 +268,30 @@ impl Secure {
         let frame = text(&config.custom_frame_options_value)
             .or_else(|| on(config.frame_deny).then(|| "DENY".to_string()));
         if let Some(frame) = frame {
-            always.push((header::X_FRAME_OPTIONS, value(&frame, "customFrameOptionsValue")?));
+            always.push((
+                header::X_FRAME_OPTIONS,
+                value(&frame, "customFrameOptionsValue")?,
+            ));
         }
         if on(config.content_type_nosniff) {
-            always.push((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+            always.push((
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ));
         }
         let xss = text(&config.custom_browser_xss_value)
             .or_else(|| on(config.browser_xss_filter).then(|| "1; mode=block".to_string()));
         if let Some(xss) = xss {
-            always.push((header::X_XSS_PROTECTION, value(&xss, "customBrowserXSSValue")?));
+            always.push((
+                header::X_XSS_PROTECTION,
+                value(&xss, "customBrowserXSSValue")?,
+            ));
         }
         let policies = [
-            (header::CONTENT_SECURITY_POLICY, &config.content_security_policy),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                &config.content_security_policy,
+            ),
             (
                 header::CONTENT_SECURITY_POLICY_REPORT_ONLY,
                 &config.content_security_policy_report_only,
@@ -350,7 +367,9 @@ impl Secure {
             return true;
         }
         let host = self.host(request);
-        self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        self.allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
     }
 
     fn respond<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
@@ -405,8 +424,8 @@ impl FromConfig<control::dynamic::Headers> for Headers {
     ) -> Result<Self, String> {
         let secure = Secure::build(config)?;
         let cors = Cors::build(config)?;
-        let has_custom = !config.custom_request_headers.is_empty()
-            || !config.custom_response_headers.is_empty();
+        let has_custom =
+            !config.custom_request_headers.is_empty() || !config.custom_response_headers.is_empty();
         if secure.is_none() && cors.is_none() && !has_custom {
             return Err("headers configuration not valid".into());
         }
@@ -528,7 +547,10 @@ mod tests {
         .unwrap();
         let mut req = request("/");
         req.headers.insert("user-agent", "curl".parse().unwrap());
-        assert!(matches!(run_request(&m, &mut req, &mut context()), Flow::Continue));
+        assert!(matches!(
+            run_request(&m, &mut req, &mut context()),
+            Flow::Continue
+        ));
         assert_eq!(req.headers["x-a"], "1");
         assert!(req.headers.get("user-agent").is_none());
         let answer = respond(&m, &req, false);
@@ -552,7 +574,10 @@ mod tests {
         let error = build(r#"{"headers": {"accessControlAllowOriginListRegex": ["("]}}"#)
             .err()
             .unwrap();
-        assert!(error.starts_with("error occurred during origin parsing"), "{error}");
+        assert!(
+            error.starts_with("error occurred during origin parsing"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -566,8 +591,10 @@ mod tests {
         .unwrap();
         let mut req = request("/");
         req.method = http::Method::OPTIONS;
-        req.headers.insert("origin", "https://a.example.com".parse().unwrap());
-        req.headers.insert("access-control-request-method", "PUT".parse().unwrap());
+        req.headers
+            .insert("origin", "https://a.example.com".parse().unwrap());
+        req.headers
+            .insert("access-control-request-method", "PUT".parse().unwrap());
         let Flow::Answer(answer) = run_request(&m, &mut req, &mut context()) else {
             panic!("a preflight is answered");
         };
@@ -577,7 +604,10 @@ mod tests {
         assert_eq!(headers["access-control-allow-methods"], "GET,PUT");
         assert_eq!(headers["access-control-allow-headers"], "X-A");
         assert_eq!(headers["access-control-allow-credentials"], "true");
-        assert_eq!(headers["access-control-allow-origin"], "https://a.example.com");
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://a.example.com"
+        );
         assert_eq!(headers["access-control-max-age"], "100");
         assert!(headers.get("x-b").is_none());
     }
@@ -591,7 +621,8 @@ mod tests {
         .unwrap();
         let mut req = request("/");
         req.headers.insert("origin", "https://a".parse().unwrap());
-        let mut answer = Answer::text(200, "ok").header(http::header::VARY, "Accept".parse().unwrap());
+        let mut answer =
+            Answer::text(200, "ok").header(http::header::VARY, "Accept".parse().unwrap());
         m.response(&req, &mut answer, &mut context());
         let headers = answer.header_map();
         assert_eq!(headers["access-control-allow-origin"], "https://a");
@@ -599,7 +630,10 @@ mod tests {
         assert_eq!(headers["vary"], "Accept,Origin");
         req.headers.insert("origin", "https://b".parse().unwrap());
         let answer = respond(&m, &req, false);
-        assert!(answer.header_map().get("access-control-allow-origin").is_none());
+        assert!(answer
+            .header_map()
+            .get("access-control-allow-origin")
+            .is_none());
         assert_eq!(answer.header_map()["vary"], "Origin");
     }
 
@@ -632,7 +666,9 @@ mod tests {
         );
         assert_eq!(tls.header_map()["public-key-pins"], "pin");
         let mut proxied = request("/");
-        proxied.headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        proxied
+            .headers
+            .insert("x-forwarded-proto", "https".parse().unwrap());
         assert!(respond(&m, &proxied, false)
             .header_map()
             .contains_key("strict-transport-security"));
@@ -646,8 +682,14 @@ mod tests {
         )
         .unwrap();
         let answer = respond(&m, &request("/"), false);
-        let csp = answer.header_map()["content-security-policy"].to_str().unwrap();
-        let nonce = csp.strip_prefix("script-src 'nonce-").unwrap().strip_suffix('\'').unwrap();
+        let csp = answer.header_map()["content-security-policy"]
+            .to_str()
+            .unwrap();
+        let nonce = csp
+            .strip_prefix("script-src 'nonce-")
+            .unwrap()
+            .strip_suffix('\'')
+            .unwrap();
         assert_eq!(nonce.len(), 22);
         assert_eq!(
             answer.header_map()["content-security-policy-report-only"],
@@ -668,8 +710,12 @@ mod tests {
         assert_eq!(answer.header_map()["x-b"], "2");
         assert!(answer.header_map().get("x-frame-options").is_none());
         let mut req = request("/");
-        req.headers.insert("x-host", "GOOD.example".parse().unwrap());
-        assert!(matches!(run_request(&m, &mut req, &mut context()), Flow::Continue));
+        req.headers
+            .insert("x-host", "GOOD.example".parse().unwrap());
+        assert!(matches!(
+            run_request(&m, &mut req, &mut context()),
+            Flow::Continue
+        ));
     }
 
     #[test]
@@ -677,7 +723,10 @@ mod tests {
         let m = build(r#"{"headers": {"customRequestHeaders": {"X-Forwarded-For": ""}}}"#).unwrap();
         let mut req = request("/");
         let mut context = context();
-        assert!(matches!(run_request(&m, &mut req, &mut context), Flow::Continue));
+        assert!(matches!(
+            run_request(&m, &mut req, &mut context),
+            Flow::Continue
+        ));
         assert!(context.omit_x_forwarded_for);
     }
 }

@@ -37,7 +37,7 @@ impl Redirect {
         }
         let new = replace_all(&self.regex, old, &self.replacement);
         let Some(location) = go_url_string(&new) else {
-            return Flow::Answer(Answer::text(500, "Internal Server Error"));
+            return Flow::Answer(unparsable());
         };
         if new == old {
             return Flow::Continue;
@@ -48,15 +48,26 @@ impl Redirect {
             (true, true) => 301,
             (true, false) => 308,
         };
-        let Ok(location) = HeaderValue::from_str(&location) else {
-            return Flow::Answer(Answer::text(500, "Internal Server Error"));
+        let Ok(location) = HeaderValue::from_bytes(location.as_bytes()) else {
+            return Flow::Answer(unparsable());
         };
         let text = http::StatusCode::from_u16(status)
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("");
-        Flow::Answer(Answer::text(status, text).header(header::LOCATION, location))
+        // Traefik's redirect has no `Content-Type` (its writer is not the one that sniffs).
+        Flow::Answer(
+            Answer::empty(status)
+                .with_body(text)
+                .header(header::LOCATION, location),
+        )
     }
+}
+
+/// Traefik's answer when the rewritten URL does not parse: its error handler takes Go's
+/// `url.Error` for a network error, so 502 with the status text.
+fn unparsable() -> Answer {
+    Answer::empty(502).with_body("Bad Gateway")
 }
 
 /// Go's `Request.RequestURI` as a middleware sees it: the target as sent (or as rewritten by an
@@ -94,7 +105,11 @@ impl ClientUrl {
             uri: request_uri(request, context),
         };
         if let Some(parts) = ABSOLUTE_TARGET.captures(&url.uri.clone()) {
-            url.scheme = if &parts[1] == "https" { "https" } else { "http" };
+            url.scheme = if &parts[1] == "https" {
+                "https"
+            } else {
+                "http"
+            };
             if let Some(h) = parts.get(2).filter(|h| !h.is_empty()) {
                 url.host = h.as_str().to_string();
             }
@@ -158,16 +173,19 @@ fn go_url_string(text: &str) -> Option<String> {
         // Opaque (`mailto:x`): kept as written.
         out.push_str(rest);
     } else {
-        let path = if let Some(authority_and_path) = rest.strip_prefix("//") {
+        let authority_and_path = rest
+            .strip_prefix("//")
+            .filter(|_| scheme.is_some() || !rest.starts_with("///"));
+        let path = if let Some(authority_and_path) = authority_and_path {
             let (authority, path) = match authority_and_path.find('/') {
                 Some(i) => authority_and_path.split_at(i),
                 None => (authority_and_path, ""),
             };
-            check_authority(authority)?;
+            let authority = go_authority(scheme.as_deref(), authority)?;
             if !authority.is_empty() || !path.is_empty() {
                 out.push_str("//");
             }
-            out.push_str(authority);
+            out.push_str(&authority);
             path
         } else {
             if scheme.is_none() && rest.split('/').next().is_some_and(|s| s.contains(':')) {
@@ -203,24 +221,78 @@ fn split_scheme(text: &str) -> Option<(Option<String>, &str)> {
     Some((None, text))
 }
 
-/// Go's `parseAuthority` checks: a valid port after the host, host characters Go accepts.
-fn check_authority(authority: &str) -> Option<()> {
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let after_host = if let Some(v6) = host.strip_prefix('[') {
-        &v6[v6.find(']')? + 1..]
-    } else {
-        host.rfind(':').map_or("", |i| &host[i..])
+/// Go's `parseAuthority` then `String()` of the authority: `None` where Go refuses it (a bad
+/// port, a bad IP literal, an unbracketed colon in an http(s) host, a bad character or escape);
+/// the userinfo kept as written, the host re-escaped as Go escapes hosts.
+fn go_authority(scheme: Option<&str>, authority: &str) -> Option<String> {
+    let (user, host) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
     };
-    if !after_host.is_empty()
-        && !(after_host.starts_with(':') && after_host[1..].bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
+    let valid_port = |port: &str| {
+        port.is_empty() || (port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
+    };
+    match host.rfind('[') {
+        Some(i) if i > 0 => return None,
+        Some(_) => {
+            let close = host.rfind(']')?;
+            if !valid_port(&host[close + 1..]) {
+                return None;
+            }
+            let literal = &host[1..close];
+            let address = literal.split_once("%25").map_or(literal, |(a, _)| a);
+            host_unescape(address)?.parse::<std::net::Ipv6Addr>().ok()?;
+        }
+        None => {
+            if let Some(first) = host.find(':') {
+                let last = host.rfind(':').unwrap_or(first);
+                let strict = matches!(scheme, Some("http" | "https"));
+                let colon = if strict { first } else { last };
+                if !valid_port(&host[colon..]) {
+                    return None;
+                }
+            }
+        }
     }
-    let valid = |b: u8| {
-        b.is_ascii_alphanumeric() || b >= 0x80 || b"-_.~!$&'()*+,;=:[]<>\"%".contains(&b)
-    };
-    host.bytes().all(valid).then_some(())?;
-    unescape(host).map(|_| ())
+    let host = host_unescape(host)?;
+    let mut out = String::with_capacity(authority.len());
+    if let Some(user) = user {
+        out.push_str(user);
+        out.push('@');
+    }
+    for &byte in host.as_bytes() {
+        if host_byte_ok(byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Some(out)
+}
+
+/// Whether Go leaves a host byte unescaped.
+fn host_byte_ok(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-_.~!$&'()*+,;=:[]<>\"".contains(&byte)
+}
+
+/// Go's `unescape(host, encodeHost)`: ASCII bytes must be allowed in hosts, and only `%25` and
+/// escapes of non-ASCII bytes are accepted.
+fn host_unescape(host: &str) -> Option<String> {
+    let bytes = host.as_bytes();
+    for (i, &byte) in bytes.iter().enumerate() {
+        if byte == b'%' {
+            let high = bytes
+                .get(i + 1)
+                .copied()
+                .and_then(|b| (b as char).to_digit(16))?;
+            if high < 8 && host.get(i..i + 3) != Some("%25") {
+                return None;
+            }
+        } else if byte < 0x80 && !host_byte_ok(byte) {
+            return None;
+        }
+    }
+    unescape(host)
 }
 
 /// A compiled `redirectRegex`.
@@ -270,7 +342,8 @@ impl FromConfig<control::dynamic::RedirectScheme> for RedirectScheme {
             return Err("you must provide a target scheme".into());
         }
         let port = config.port.as_deref().unwrap_or_default();
-        let default_port = (scheme == "http" && port == "80") || (scheme == "https" && port == "443");
+        let default_port =
+            (scheme == "http" && port == "80") || (scheme == "https" && port == "443");
         let port = if port.is_empty() || default_port {
             String::new()
         } else {
@@ -305,7 +378,9 @@ impl HttpMiddleware for RedirectScheme {
         } else if !proto.is_empty() {
             tracing::debug!(proto, "Invalid X-Forwarded-Proto");
         }
-        if (url.scheme == "http" && url.port == ":80") || (url.scheme == "https" && url.port == ":443") {
+        if (url.scheme == "http" && url.port == ":80")
+            || (url.scheme == "https" && url.port == ":443")
+        {
             url.port.clear();
         }
         ready(self.redirect.decide(&url.text(), request.method()))
@@ -318,7 +393,12 @@ mod tests {
     use crate::middleware::testing::{build, context, request, run, run_request};
     use crate::middleware::Flow;
 
-    fn location(json: &str, method: http::Method, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    fn location(
+        json: &str,
+        method: http::Method,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
         let m = build(json).unwrap();
         let mut req = request(target);
         req.method = method;
@@ -330,7 +410,10 @@ mod tests {
         }
         match run_request(&m, &mut req, &mut context()) {
             Flow::Answer(a) => {
-                let loc = a.header_map().get("location").map(|v| v.to_str().unwrap().to_string());
+                let loc = a
+                    .header_map()
+                    .get("location")
+                    .map(|v| v.to_str().unwrap().to_string());
                 (a.status, loc.unwrap_or_default())
             }
             Flow::Continue => (0, String::new()),
@@ -349,9 +432,15 @@ mod tests {
             location(TO_HTTPS, http::Method::POST, "/a", &[]),
             (307, "https://example.com/a".into())
         );
-        let permanent = r#"{"redirectScheme": {"scheme": "https", "permanent": true, "port": "8443"}}"#;
+        let permanent =
+            r#"{"redirectScheme": {"scheme": "https", "permanent": true, "port": "8443"}}"#;
         assert_eq!(
-            location(permanent, http::Method::GET, "/", &[("host", "example.com:8080")]),
+            location(
+                permanent,
+                http::Method::GET,
+                "/",
+                &[("host", "example.com:8080")]
+            ),
             (301, "https://example.com:8443/".into())
         );
         assert_eq!(
@@ -363,16 +452,26 @@ mod tests {
     #[test]
     fn no_scheme_redirect_when_already_there() {
         assert_eq!(
-            location(TO_HTTPS, http::Method::GET, "/", &[("x-forwarded-proto", "https")]),
+            location(
+                TO_HTTPS,
+                http::Method::GET,
+                "/",
+                &[("x-forwarded-proto", "https")]
+            ),
             (0, String::new())
         );
         assert_eq!(
-            location(TO_HTTPS, http::Method::GET, "/", &[("x-forwarded-proto", "https"), ("host", "h:443")]),
+            location(
+                TO_HTTPS,
+                http::Method::GET,
+                "/",
+                &[("x-forwarded-proto", "https"), ("host", "h:443")]
+            ),
             (0, String::new())
         );
         let answer = run(&build(TO_HTTPS).unwrap(), "/x").unwrap_err();
         assert_eq!(&answer.body()[..], b"Found");
-        assert_eq!(answer.header_map()["content-type"], "text/plain; charset=utf-8");
+        assert!(answer.header_map().get("content-type").is_none());
     }
 
     #[test]
@@ -390,7 +489,10 @@ mod tests {
             location(json, http::Method::GET, "/old/x?q=1", &[]),
             (302, "https://example.com/new/x?q=1".into())
         );
-        assert_eq!(location(json, http::Method::GET, "/other", &[]), (0, String::new()));
+        assert_eq!(
+            location(json, http::Method::GET, "/other", &[]),
+            (0, String::new())
+        );
         assert!(build(r#"{"redirectRegex": {"regex": "(", "replacement": "x"}}"#).is_err());
     }
 
@@ -401,6 +503,14 @@ mod tests {
         assert_eq!(go_url_string("http://h:80x/").as_deref(), None);
         assert_eq!(go_url_string("http://h/%zz").as_deref(), None);
         assert_eq!(go_url_string("mailto:a@b").unwrap(), "mailto:a@b");
-        assert_eq!(go_url_string("http://[::1]:8080/p").unwrap(), "http://[::1]:8080/p");
+        assert_eq!(
+            go_url_string("http://[::1]:8080/p").unwrap(),
+            "http://[::1]:8080/p"
+        );
+        assert_eq!(go_url_string("https://::1:8080/p").as_deref(), None);
+        assert_eq!(go_url_string("http://[1.2.3.4]/").as_deref(), None);
+        assert_eq!(go_url_string("http://a b/").as_deref(), None);
+        assert_eq!(go_url_string("http:/x").unwrap(), "http:/x");
+        assert_eq!(go_url_string("///x").unwrap(), "///x");
     }
 }

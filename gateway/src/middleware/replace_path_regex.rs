@@ -92,6 +92,9 @@ mod tests {
         let error = build(r#"{"replacePathRegex": {"regex": "(", "replacement": "/"}}"#)
             .err()
             .unwrap();
-        assert!(error.starts_with("error compiling regular expression ("), "{error}");
+        assert!(
+            error.starts_with("error compiling regular expression ("),
+            "{error}"
+        );
     }
 }

@@ -58,10 +58,11 @@ impl Answer {
         )
     }
 
-    /// A failed forward as Traefik answers it: the status text as the body (`Bad Gateway`);
-    /// a status with no standard reason phrase gets Go's (`499 status code 499`).
+    /// A failed forward as Traefik answers it: the status text as the body (`Bad Gateway`),
+    /// no `Content-Type` (Traefik's entrypoint turns Go's sniffing off); a status with no
+    /// standard reason phrase gets Go's (`499 status code 499`).
     pub fn proxy_error(status: u16) -> Self {
-        let mut answer = Self::text(status, status_text(status));
+        let mut answer = Self::empty(status).with_body(status_text(status));
         if http::StatusCode::from_u16(status)
             .ok()
             .and_then(|s| s.canonical_reason())
