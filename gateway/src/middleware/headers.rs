@@ -22,9 +22,9 @@ pub struct Headers {
     /// Custom response headers: `None` removes the header.
     response_headers: Vec<(HeaderName, Option<HeaderValue>)>,
     /// `None` when no CORS field is set (no preflight handling).
-    cors: Option<Cors>,
+    cors: Option<Box<Cors>>,
     /// `None` when no security field is set.
-    secure: Option<Secure>,
+    secure: Option<Box<Secure>>,
 }
 
 struct Cors {
@@ -420,8 +420,24 @@ fn with_nonce(template: &str, nonce: &str) -> String {
 impl FromConfig<control::dynamic::Headers> for Headers {
     fn from_config(
         config: &control::dynamic::Headers,
-        _context: &mut BuildContext<'_>,
+        context: &mut BuildContext<'_>,
     ) -> Result<Self, String> {
+        let ignored = [
+            ("sslRedirect", config.ssl_redirect.is_some()),
+            (
+                "sslTemporaryRedirect",
+                config.ssl_temporary_redirect.is_some(),
+            ),
+            ("sslHost", config.ssl_host.is_some()),
+            ("sslForceHost", config.ssl_force_host.is_some()),
+            ("featurePolicy", config.feature_policy.is_some()),
+        ];
+        for (field, _) in ignored.iter().filter(|(_, set)| *set) {
+            tracing::warn!(
+                middleware = context.name,
+                "`{field}` is deprecated and has no effect (as in Traefik v3)"
+            );
+        }
         let secure = Secure::build(config)?;
         let cors = Cors::build(config)?;
         let has_custom =
@@ -436,8 +452,8 @@ impl FromConfig<control::dynamic::Headers> for Headers {
                 .get("X-Forwarded-For")
                 .is_some_and(String::is_empty),
             response_headers: custom(&config.custom_response_headers, "customResponseHeaders")?,
-            cors,
-            secure,
+            cors: cors.map(Box::new),
+            secure: secure.map(Box::new),
         })
     }
 }
@@ -494,8 +510,8 @@ impl Headers {
 impl HttpMiddleware for Headers {
     fn needs(&self) -> Needs {
         let responds = !self.response_headers.is_empty()
-            || self.cors.as_ref().is_some_and(Cors::touches_responses)
-            || self.secure.as_ref().is_some_and(Secure::touches_responses);
+            || self.cors.as_ref().is_some_and(|c| c.touches_responses())
+            || self.secure.as_ref().is_some_and(|s| s.touches_responses());
         if responds {
             Needs::HEADS
         } else {

@@ -98,25 +98,29 @@ impl ClientUrl {
             Some((h, p)) => (h.to_string(), format!(":{p}")),
             None => (host.to_string(), String::new()),
         };
+        let target = request_uri(request, context);
         let mut url = ClientUrl {
             scheme: "http",
             host,
             port,
-            uri: request_uri(request, context),
+            uri: String::new(),
         };
-        if let Some(parts) = ABSOLUTE_TARGET.captures(&url.uri.clone()) {
-            url.scheme = if &parts[1] == "https" {
-                "https"
-            } else {
-                "http"
-            };
-            if let Some(h) = parts.get(2).filter(|h| !h.is_empty()) {
-                url.host = h.as_str().to_string();
+        match ABSOLUTE_TARGET.captures(&target) {
+            None => url.uri = target,
+            Some(parts) => {
+                url.scheme = if &parts[1] == "https" {
+                    "https"
+                } else {
+                    "http"
+                };
+                if let Some(h) = parts.get(2).filter(|h| !h.is_empty()) {
+                    url.host = h.as_str().to_string();
+                }
+                if let Some(p) = parts.get(3).filter(|p| !p.is_empty()) {
+                    url.port = p.as_str().to_string();
+                }
+                url.uri = parts[4].to_string();
             }
-            if let Some(p) = parts.get(3).filter(|p| !p.is_empty()) {
-                url.port = p.as_str().to_string();
-            }
-            url.uri = parts[4].to_string();
         }
         if context.tls {
             url.scheme = "https";

@@ -20,13 +20,14 @@ const CONFIG: &str = r#"http:
     to-http: {rule: "PathPrefix(`/to-http`)", service: backend, middlewares: [to-http]}
     regex: {rule: "PathPrefix(`/rr`)", service: backend, middlewares: [regex]}
     regex-permanent: {rule: "PathPrefix(`/rp`)", service: backend, middlewares: [regex-permanent]}
+    regex-named: {rule: "PathPrefix(`/named`)", service: backend, middlewares: [regex-named]}
     rpr: {rule: "PathPrefix(`/rpr`)", service: backend, middlewares: [rpr]}
     spr: {rule: "PathPrefix(`/spr`)", service: backend, middlewares: [spr]}
     bad-regex: {rule: "PathPrefix(`/bad-regex`)", service: backend, middlewares: [bad-regex]}
   middlewares:
     custom:
       headers:
-        customRequestHeaders: {X-Custom-Request: "on", User-Agent: "", X-Forwarded-For: ""}
+        customRequestHeaders: {X-Custom-Request: "on", User-Agent: "", X-Forwarded-For: "", Host: rewritten.example}
         customResponseHeaders: {X-Custom-Response: "yes"}
     removes:
       headers:
@@ -84,6 +85,8 @@ const CONFIG: &str = r#"http:
       redirectRegex: {regex: '^http://([^/:]+)(:\d+)?/rr/(.*)', replacement: 'https://${1}/new/$3'}
     regex-permanent:
       redirectRegex: {regex: '^(.*)/rp/old(.*)$', replacement: '$1/rp/new$2', permanent: true}
+    regex-named:
+      redirectRegex: {regex: '^http://(?P<host>[^/]+)/named/(?P<rest>[^?]*)', replacement: 'http://${host}/by-name/$rest$$x a'}
     rpr: {replacePathRegex: {regex: '^/rpr/([^/]*)/(.*)', replacement: '/replaced/$2/$1'}}
     spr: {stripPrefixRegex: {regex: ['/spr/[0-9]+', '/spr/[a-z]+']}}
     bad-regex: {replacePathRegex: {regex: '(', replacement: /x}}
@@ -213,6 +216,8 @@ fn redirects_like_traefik() {
         request("PATCH", "/rp/old", "example.com", &[], b"z"),
         get("/rp/new", "example.com", &[]),
         get("/rr/x", "[::1]:8080", &[]),
+        get("/named/a/b?c", "example.com", &[]),
+        request("HEAD", "/to-https/head", "example.com", &[], b""),
         get("/to-https/x", "[::1]", &[]),
     ]);
 }
