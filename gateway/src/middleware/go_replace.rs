@@ -118,6 +118,10 @@ mod tests {
         assert_eq!(replace(r"(a)", "a", "${1-}"), "${1-}");
         assert_eq!(replace(r"(a)", "a", "$01"), "");
         assert_eq!(replace(r"(a)", "a", "$9"), "");
+        assert_eq!(replace(r"(?P<n>a)", "a", "$n$"), "a$");
+        assert_eq!(replace(r"(a)|b", "ab", "[$1]"), "[a][]");
+        assert_eq!(replace(r"(a)", "a", "${}"), "${}");
+        assert_eq!(replace(r"(a)", "a", "$1$2"), "a");
     }
 
     #[test]
