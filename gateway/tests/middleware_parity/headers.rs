@@ -8,6 +8,8 @@ const CONFIG: &str = r#"http:
     custom: {rule: "PathPrefix(`/custom`)", service: backend, middlewares: [custom]}
     custom-down: {rule: "PathPrefix(`/down`)", service: down, middlewares: [custom]}
     plain-down: {rule: "PathPrefix(`/plain-down`)", service: down}
+    request-only: {rule: "PathPrefix(`/request-only`)", service: backend, middlewares: [request-only]}
+    cors-lean: {rule: "PathPrefix(`/cors-lean`)", service: backend, middlewares: [cors-lean]}
     custom-removes: {rule: "PathPrefix(`/removes`)", service: backend, middlewares: [removes, custom-inner]}
     custom-redirect: {rule: "PathPrefix(`/then-redirect`)", service: backend, middlewares: [custom, to-https]}
     cors: {rule: "PathPrefix(`/cors`)", service: backend, middlewares: [cors]}
@@ -29,6 +31,13 @@ const CONFIG: &str = r#"http:
       headers:
         customRequestHeaders: {X-Custom-Request: "on", User-Agent: "", X-Forwarded-For: "", Host: rewritten.example}
         customResponseHeaders: {X-Custom-Response: "yes"}
+    request-only:
+      headers:
+        customRequestHeaders: {X-Forwarded-For: "", X-Added: "1", Accept: ""}
+    cors-lean:
+      headers:
+        accessControlAllowMethods: [GET]
+        accessControlMaxAge: 5
     removes:
       headers:
         customResponseHeaders: {X-Inner: ""}
@@ -124,6 +133,7 @@ fn custom_headers_like_traefik() {
         get("/down", "x", &[]),
         get("/plain-down", "x", &[]),
         get("/removes", "x", &[]),
+        get("/request-only", "x", &[("Accept", "*/*"), ("X-Added", "0")]),
         get("/then-redirect/x?q=1", "x", &[]),
         request("HEAD", "/custom", "x", &[], b""),
     ]);
@@ -139,6 +149,8 @@ fn cors_like_traefik() {
         preflight("/cors", "https://sub.regex.example"),
         preflight("/cors", "https://sub.regex.example.evil"),
         preflight("/any", "https://whoever.example"),
+        preflight("/cors-lean", "https://whoever.example"),
+        get("/cors-lean", "x", &[("Origin", "https://whoever.example")]),
         request(
             "OPTIONS",
             "/cors",
