@@ -735,6 +735,42 @@ mod tests {
     }
 
     #[test]
+    fn every_field_of_the_key_list_builds() {
+        let m = build(
+            r#"{"headers": {"accessControlAllowCredentials": true,
+                "accessControlAllowHeaders": ["foobar", "foobar"],
+                "accessControlAllowMethods": ["foobar", "foobar"],
+                "accessControlAllowOriginList": ["foobar", "foobar"],
+                "accessControlAllowOriginListRegex": ["foobar", "foobar"],
+                "accessControlExposeHeaders": ["foobar", "foobar"],
+                "accessControlMaxAge": 42, "addVaryHeader": true,
+                "allowedHosts": ["foobar", "foobar"], "browserXssFilter": true,
+                "contentSecurityPolicy": "foobar", "contentSecurityPolicyReportOnly": "foobar",
+                "contentTypeNosniff": true, "customBrowserXSSValue": "foobar",
+                "customFrameOptionsValue": "foobar",
+                "customRequestHeaders": {"name0": "foobar", "name1": "foobar"},
+                "customResponseHeaders": {"name0": "foobar", "name1": "foobar"},
+                "featurePolicy": "foobar", "forceSTSHeader": true, "frameDeny": true,
+                "hostsProxyHeaders": ["foobar", "foobar"], "isDevelopment": true,
+                "permissionsPolicy": "foobar", "publicKey": "foobar", "referrerPolicy": "foobar",
+                "sslForceHost": true, "sslHost": "foobar",
+                "sslProxyHeaders": {"name0": "foobar", "name1": "foobar"}, "sslRedirect": true,
+                "sslTemporaryRedirect": true, "stsIncludeSubdomains": true, "stsPreload": true,
+                "stsSeconds": 42}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.needs(), Needs::HEADS);
+        // isDevelopment: no host check, no STS even when forced.
+        let answer = respond(&m, &request("/"), false);
+        assert!(answer
+            .header_map()
+            .get("strict-transport-security")
+            .is_none());
+        assert_eq!(answer.header_map()["x-frame-options"], "foobar");
+        assert!(run(&m, "/").is_ok());
+    }
+
+    #[test]
     fn an_empty_x_forwarded_for_asks_for_none() {
         let m = build(r#"{"headers": {"customRequestHeaders": {"X-Forwarded-For": ""}}}"#).unwrap();
         let mut req = request("/");
