@@ -20,3 +20,5 @@ mod paths;
 mod resilience;
 #[path = "middleware_parity/body.rs"]
 mod body;
+#[path = "middleware_parity/headers.rs"]
+mod headers;

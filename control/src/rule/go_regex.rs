@@ -26,7 +26,7 @@ use regex::Regex;
 const MAX_REPEAT: u32 = 1000;
 
 /// Compiles a Go regexp. The error is a one-line description.
-pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
+pub fn compile(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern)?;
     Regex::new(&translated).map_err(|err| describe(&err))
 }

@@ -14,7 +14,7 @@
 
 mod error;
 mod expr;
-mod go_regex;
+pub mod go_regex;
 mod host_keys;
 mod index_keys;
 mod lexer;

@@ -183,7 +183,8 @@ pub(super) async fn serve(
             }
             return Served::KeepAlive;
         }
-        forwarded::prepare_upstream(head, client_ip, forwarded.appends_x_forwarded_for());
+        let append = forwarded.appends_x_forwarded_for() && !context.omit_x_forwarded_for;
+        forwarded::prepare_upstream(head, client_ip, append);
         if rewrite_for_server(head, &picked).is_err() {
             return Served::Close;
         }

@@ -12,6 +12,9 @@ pub struct Context {
     pub tls: bool,
     /// Whether the request came on HTTP/2 (as Go's `r.ProtoMajor == 2`).
     pub http2: bool,
+    /// Whether a middleware removed `X-Forwarded-For` so that none is sent (Traefik's
+    /// `customRequestHeaders` with `X-Forwarded-For: ""`): the proxy does not add the client's.
+    pub omit_x_forwarded_for: bool,
     /// Things held until the request ends (an in-flight permit, a breaker's probe), dropped
     /// with the context.
     held: Vec<Box<dyn Any + Send + Sync>>,
@@ -34,6 +37,7 @@ impl Context {
             client_ip,
             tls,
             http2,
+            omit_x_forwarded_for: false,
             held: Vec::new(),
             entered: 0,
             current: 0,

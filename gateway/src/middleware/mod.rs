@@ -18,7 +18,12 @@ mod media_type;
 mod replace_path;
 mod retry;
 mod retry_expression;
+mod go_replace;
+mod headers;
+mod redirect;
+mod replace_path_regex;
 mod strip_prefix;
+mod strip_prefix_regex;
 
 pub use chain::{Chain, ChainBuilder};
 pub use context::Context;
@@ -278,7 +283,12 @@ middlewares! {
         Compress(compress::Compress),
         ReplacePath(replace_path::ReplacePath),
         Retry(retry::Retry),
+        Headers(headers::Headers),
+        RedirectRegex(redirect::RedirectRegex),
+        RedirectScheme(redirect::RedirectScheme),
+        ReplacePathRegex(replace_path_regex::ReplacePathRegex),
         StripPrefix(strip_prefix::StripPrefix),
+        StripPrefixRegex(strip_prefix_regex::StripPrefixRegex),
     }
     fields {
         add_prefix => AddPrefix,
@@ -289,7 +299,12 @@ middlewares! {
         compress => Compress,
         replace_path => ReplacePath,
         retry => Retry,
+        headers => Headers,
+        redirect_regex => RedirectRegex,
+        redirect_scheme => RedirectScheme,
+        replace_path_regex => ReplacePathRegex,
         strip_prefix => StripPrefix,
+        strip_prefix_regex => StripPrefixRegex,
     }
 }
 

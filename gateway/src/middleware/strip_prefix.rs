@@ -36,7 +36,7 @@ impl FromConfig<control::dynamic::StripPrefix> for StripPrefix {
 }
 
 /// The number of bytes of `raw` that stand for the first `decoded_len` decoded bytes.
-fn encoded_prefix_len(raw: &str, decoded_len: usize) -> usize {
+pub(super) fn encoded_prefix_len(raw: &str, decoded_len: usize) -> usize {
     let bytes = raw.as_bytes();
     let (mut decoded, mut i) = (0, 0);
     while i < bytes.len() && decoded < decoded_len {

@@ -501,10 +501,14 @@ impl ProxyHttp for EntryPointProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
+        let omit = ctx
+            .middleware
+            .as_ref()
+            .is_some_and(|m| m.omit_x_forwarded_for);
         forwarded::prepare_upstream(
             upstream_request,
             ctx.client_ip,
-            self.forwarded.appends_x_forwarded_for(),
+            self.forwarded.appends_x_forwarded_for() && !omit,
         );
         match &ctx.picked {
             Some(picked) => rewrite_for_server(upstream_request, picked),
