@@ -52,6 +52,7 @@ fn middleware(user: &str) -> Middleware {
     let mut context = BuildContext {
         name: "bench@file",
         provider: "file",
+        scope: "bench@file",
         env: &mut env,
     };
     build(&config, &mut context).expect("a valid basicAuth")

@@ -16,9 +16,9 @@ mod auth;
 #[path = "middleware_parity/paths.rs"]
 mod paths;
 
-#[path = "middleware_parity/resilience.rs"]
-mod resilience;
 #[path = "middleware_parity/body.rs"]
 mod body;
 #[path = "middleware_parity/headers.rs"]
 mod headers;
+#[path = "middleware_parity/resilience.rs"]
+mod resilience;

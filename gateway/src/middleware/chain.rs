@@ -14,7 +14,7 @@ use std::time::Duration;
 /// A router's middlewares, chains flattened, in the order they run. Cloning shares them.
 #[derive(Clone, Default)]
 pub struct Chain {
-    members: Members,
+    members: Arc<[Arc<Middleware>]>,
     needs: Needs,
 }
 
@@ -155,7 +155,14 @@ impl Chain {
 }
 
 /// A middleware resolved into the leaves it stands for (a `chain` is its members).
-type Members = Arc<[Arc<Middleware>]>;
+type Members = Arc<[Leaf]>;
+
+/// A built middleware and the qualified name of the configuration it was built from.
+#[derive(Clone)]
+struct Leaf {
+    name: Arc<str>,
+    middleware: Arc<Middleware>,
+}
 
 /// Resolves middleware names into chains, building each middleware once per compile.
 pub struct ChainBuilder<'a> {
@@ -185,14 +192,49 @@ impl<'a> ChainBuilder<'a> {
             .collect()
     }
 
-    /// The chain of `references` as named by an object of `provider`: an error names the
-    /// first middleware that cannot be applied, and why.
+    /// The chain of `references` as named by `router` of `provider`: an error names the first
+    /// middleware that cannot be applied, and why. Middlewares that keep state of their own
+    /// (rate limits, in-flight counts, breakers) get an instance for this router, as Traefik
+    /// builds one per router; the others are shared by every router that names them.
     pub fn chain(
         &mut self,
         references: &[String],
         provider: &str,
+        router: &str,
         env: &mut dyn CompileEnv,
     ) -> Result<Chain, String> {
+        let leaves = self.flatten(references, provider, env)?;
+        let mut members = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            if !leaf.middleware.keeps_state_per_router() {
+                members.push(leaf.middleware);
+                continue;
+            }
+            let &(provider, config) = self
+                .configs
+                .get(&*leaf.name)
+                .expect("a built middleware has its configuration");
+            let scope = format!("{router}>{}", leaf.name);
+            let mut context = BuildContext {
+                name: &leaf.name,
+                provider,
+                scope: &scope,
+                env: &mut *env,
+            };
+            let instance = build(config, &mut context)
+                .map_err(|error| format!("middleware {:?}: {error}", leaf.name))?;
+            members.push(Arc::new(instance));
+        }
+        Ok(Chain::new(members))
+    }
+
+    /// The leaves `references` (named from `provider`) stand for, chains flattened.
+    fn flatten(
+        &mut self,
+        references: &[String],
+        provider: &str,
+        env: &mut dyn CompileEnv,
+    ) -> Result<Vec<Leaf>, String> {
         let mut members = Vec::new();
         for reference in references {
             let name = qualify(reference, provider);
@@ -202,11 +244,17 @@ impl<'a> ChainBuilder<'a> {
                 Err(error) => return Err(format!("middleware {name:?}: {error}")),
             }
         }
-        Ok(Chain::new(members))
+        Ok(members)
+    }
+
+    /// Checks the middleware `name` (qualified): built once, chains flattened; `Err` says why
+    /// it cannot be used.
+    pub fn check(&mut self, name: &str, env: &mut dyn CompileEnv) -> Result<(), String> {
+        self.resolve(name, env).map(|_| ())
     }
 
     /// The middleware `name` (qualified), flattened, built once.
-    pub fn resolve(&mut self, name: &str, env: &mut dyn CompileEnv) -> Result<Members, String> {
+    fn resolve(&mut self, name: &str, env: &mut dyn CompileEnv) -> Result<Members, String> {
         if let Some(resolved) = self.resolved.get(name) {
             return resolved.clone();
         }
@@ -242,16 +290,20 @@ impl<'a> ChainBuilder<'a> {
         config.kind()?;
         if let Some(chain) = &config.chain {
             return self
-                .chain(&chain.middlewares, provider, env)
-                .map(|chain| chain.members);
+                .flatten(&chain.middlewares, provider, env)
+                .map(Members::from);
         }
         let mut context = BuildContext {
             name,
             provider,
+            scope: name,
             env,
         };
         let middleware = build(config, &mut context)?;
-        Ok(Arc::from([Arc::new(middleware)]))
+        Ok(Arc::from([Leaf {
+            name: name.into(),
+            middleware: Arc::new(middleware),
+        }]))
     }
 }
 

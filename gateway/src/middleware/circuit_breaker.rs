@@ -205,7 +205,7 @@ impl FromConfig<control::dynamic::CircuitBreaker> for CircuitBreaker {
         let key = serde_json::to_string(config).unwrap_or_default();
         let breaker = context.env.states().get_or_make(
             "circuitBreaker",
-            context.name,
+            context.scope,
             fingerprint(&key),
             || Breaker::new(condition, check_period, fallback, recovery),
         );
@@ -303,6 +303,10 @@ impl CircuitBreaker {
 }
 
 impl HttpMiddleware for CircuitBreaker {
+    fn keeps_state_per_router(&self) -> bool {
+        true
+    }
+
     fn needs(&self) -> Needs {
         Needs {
             forward_events: true,

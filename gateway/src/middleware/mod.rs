@@ -14,14 +14,14 @@ mod auth;
 mod buffering;
 mod circuit_breaker;
 mod compress;
-mod media_type;
-mod replace_path;
-mod retry;
-mod retry_expression;
 mod go_replace;
 mod headers;
+mod media_type;
 mod redirect;
+mod replace_path;
 mod replace_path_regex;
+mod retry;
+mod retry_expression;
 mod strip_prefix;
 mod strip_prefix_regex;
 
@@ -98,6 +98,13 @@ pub trait HttpMiddleware: Send + Sync {
         Needs::REQUEST_HEAD
     }
 
+    /// Whether each router using it gets an instance with state of its own (Traefik builds
+    /// a middleware per router: two routers naming one rate limit have a bucket each). Such
+    /// a middleware keys its state by [`BuildContext::scope`].
+    fn keeps_state_per_router(&self) -> bool {
+        false
+    }
+
     /// The request phase, in chain order: may change the request or answer it.
     fn request<R: RequestEdit>(
         &self,
@@ -168,6 +175,9 @@ pub struct BuildContext<'a> {
     pub name: &'a str,
     /// Its provider (`file`).
     pub provider: &'a str,
+    /// The key of the state it keeps across reloads: its name, and for a middleware that
+    /// [keeps state per router](HttpMiddleware::keeps_state_per_router) the router's too.
+    pub scope: &'a str,
     /// The compiler's state registry and services.
     pub env: &'a mut dyn CompileEnv,
 }
@@ -196,6 +206,13 @@ macro_rules! middlewares {
             pub fn needs(&self) -> Needs {
                 match self {
                     $(Self::$variant(m) => m.needs(),)*
+                }
+            }
+
+            /// Whether each router using it gets an instance of its own.
+            pub fn keeps_state_per_router(&self) -> bool {
+                match self {
+                    $(Self::$variant(m) => m.keeps_state_per_router(),)*
                 }
             }
 

@@ -38,6 +38,7 @@ pub fn build_in(env: &mut TestEnv, json: &str) -> Result<Middleware, String> {
     let mut context = BuildContext {
         name: "test@file",
         provider: "file",
+        scope: "test@file",
         env,
     };
     build_middleware(&config, &mut context)

@@ -114,7 +114,7 @@ pub fn compile(
     }
     let mut chains = ChainBuilder::new(middlewares);
     for (name, provider) in chains.names() {
-        let outcome = chains.resolve(&name, &mut compiler).map(|_| Vec::new());
+        let outcome = chains.check(&name, &mut compiler).map(|_| Vec::new());
         compiler
             .status
             .record(ObjectKind::Middleware, &name, provider, outcome, Vec::new());
@@ -203,7 +203,7 @@ fn compile_router(
     if !router.parent_refs.is_empty() {
         return Err("parentRefs (multi-layer routing) is not supported by this gateway yet".into());
     }
-    let chain = chains.chain(&router.middlewares, provider, compiler)?;
+    let chain = chains.chain(&router.middlewares, provider, name, compiler)?;
     let service_name = router
         .service
         .as_deref()

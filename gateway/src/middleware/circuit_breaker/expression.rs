@@ -614,7 +614,10 @@ mod tests {
             ),
             ("NetworkErrorRatio() && 0.5", "joins conditions"),
             ("NetworkErrorRatio() > 0.5 $", "illegal character '$'"),
-            ("LatencyAtQuantileMS(50.0) > 0x10", "failed to parse argument: 0x10"),
+            (
+                "LatencyAtQuantileMS(50.0) > 0x10",
+                "failed to parse argument: 0x10",
+            ),
             ("NetworkErrorRatio() > 2i", "unsupported argument 2i"),
         ] {
             let error = parse(text).expect_err(text);
