@@ -10,7 +10,11 @@ pub mod edit;
 pub mod go_url;
 
 mod add_prefix;
+mod in_flight_req;
+mod ip_allow_list;
+mod rate_limit;
 mod replace_path;
+mod source;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};
@@ -184,11 +188,18 @@ macro_rules! middlewares {
 middlewares! {
     variants {
         AddPrefix(add_prefix::AddPrefix),
+        InFlightReq(in_flight_req::InFlightReq),
+        IpAllowList(ip_allow_list::IpAllowList),
+        RateLimit(rate_limit::RateLimit),
         ReplacePath(replace_path::ReplacePath),
         StripPrefix(strip_prefix::StripPrefix),
     }
     fields {
         add_prefix => AddPrefix,
+        in_flight_req => InFlightReq,
+        ip_allow_list => IpAllowList,
+        ip_white_list => IpAllowList,
+        rate_limit => RateLimit,
         replace_path => ReplacePath,
         strip_prefix => StripPrefix,
     }
