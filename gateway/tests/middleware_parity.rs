@@ -10,5 +10,8 @@ mod support;
 #[path = "middleware_parity/harness.rs"]
 mod harness;
 
+#[path = "middleware_parity/limits.rs"]
+mod limits;
+
 #[path = "middleware_parity/paths.rs"]
 mod paths;

@@ -113,7 +113,9 @@ impl HttpMiddleware for InFlightReq {
         let source = self.source.of(&*request, context);
         if !self.counters.acquire(&source, self.amount) {
             tracing::debug!(amount = self.amount, "inFlightReq: limiting request source");
-            return ready(Flow::Answer(Answer::text(429, self.refused.clone())));
+            return ready(Flow::Answer(
+                Answer::empty(429).with_body(self.refused.clone()),
+            ));
         }
         let held = InFlight {
             counters: self.counters.clone(),

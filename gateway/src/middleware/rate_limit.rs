@@ -131,7 +131,8 @@ const X_RETRY_IN: HeaderName = HeaderName::from_static("x-retry-in");
 fn too_many_requests(delay: Duration) -> Answer {
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     let retry_in = GoDuration::from_nanos(i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX));
-    Answer::text(429, "Too Many Requests")
+    Answer::empty(429)
+        .with_body("Too Many Requests")
         .header(RETRY_AFTER, HeaderValue::from(seconds))
         .header(
             X_RETRY_IN,
