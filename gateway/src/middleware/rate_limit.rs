@@ -146,7 +146,7 @@ impl HttpMiddleware for RateLimit {
             Limiter::Unlimited => return Flow::Continue,
             Limiter::Local(limiter) => limiter.allow(&self.source.of(&*request, context)),
             Limiter::Redis(limiter) => {
-                let source = self.source.of(&*request, context).into_owned();
+                let source = self.source.of(&*request, context);
                 match limiter.allow(&source).await {
                     Ok(Some(delay)) => delay,
                     Ok(None) => {

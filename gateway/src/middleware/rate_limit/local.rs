@@ -50,6 +50,9 @@ impl Bucket {
     }
 }
 
+/// One shard: buckets by source, least recently used first out.
+type Shard = Mutex<LruCache<Box<[u8]>, Entry>>;
+
 struct Entry {
     bucket: Bucket,
     /// Unix second from which the bucket counts as gone (ttlmap's expiry).
@@ -59,7 +62,7 @@ struct Entry {
 /// Buckets by source, for one `rateLimit`.
 pub struct LocalLimiter {
     limits: Limits,
-    shards: Box<[Mutex<LruCache<Box<[u8]>, Entry>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     started: Instant,
     /// Unix time of `started`, in nanoseconds.
