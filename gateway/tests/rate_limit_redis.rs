@@ -203,7 +203,7 @@ fn two_gateways_share_one_limit_and_survive_redis_going_away() {
     }
 
     // Redis is back (empty): the buckets start full again, one log line each.
-    let _redis = RedisServer::start_on(port);
+    let redis = RedisServer::start_on(port);
     assert!(
         wait_until(Duration::from_secs(5), || get(first.web(), "/").status
             == 200),
@@ -217,6 +217,17 @@ fn two_gateways_share_one_limit_and_survive_redis_going_away() {
     for gateway in [&first, &second] {
         let log = gateway.stderr();
         assert_eq!(log.matches(BACK).count(), 1, "{log}");
+        assert_eq!(log.matches(DOWN).count(), 1, "{log}");
+    }
+
+    // A restart between two requests: the kept connections are stale, the request is not lost.
+    drop(redis);
+    let _redis = RedisServer::start_on(port);
+    for proxy in proxies {
+        assert_eq!(get(proxy, "/").status, 200);
+    }
+    for gateway in [&first, &second] {
+        let log = gateway.stderr();
         assert_eq!(log.matches(DOWN).count(), 1, "{log}");
     }
 }

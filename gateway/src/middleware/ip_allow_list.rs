@@ -91,10 +91,12 @@ impl HttpMiddleware for IpAllowList {
 
 impl IpAllowList {
     /// Traefik's rejection: the status and its text as the body, no `Content-Type`;
-    /// statuses that cannot have a body get none.
+    /// statuses that cannot have a body get none. An informational status is Go's interim
+    /// response followed by a 200 with the text: the 200 alone here.
     fn reject(&self) -> Answer {
         match self.reject_status {
-            204 | 304 => Answer::empty(self.reject_status),
+            101 | 204 | 304 => Answer::empty(self.reject_status),
+            100..=199 => Answer::empty(200).with_body(self.reject_text),
             status => Answer::empty(status).with_body(self.reject_text),
         }
     }

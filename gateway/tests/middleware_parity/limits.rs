@@ -14,6 +14,7 @@ const ALLOW_LISTS: &str = r#"http:
     white: {rule: "PathPrefix(`/white`)", service: backend, middlewares: [white]}
     broken: {rule: "PathPrefix(`/broken`)", service: backend, middlewares: [broken]}
     subnet: {rule: "PathPrefix(`/subnet`)", service: backend, middlewares: [subnet]}
+    no-content: {rule: "PathPrefix(`/no-content`)", service: backend, middlewares: [no-content]}
   middlewares:
     local: {ipAllowList: {sourceRange: ["127.0.0.0/8", "::1"]}}
     elsewhere: {ipAllowList: {sourceRange: ["10.0.0.0/8"]}}
@@ -23,6 +24,7 @@ const ALLOW_LISTS: &str = r#"http:
     white: {ipWhiteList: {sourceRange: ["10.0.0.0/8"], ipStrategy: {depth: 1}}}
     broken: {ipAllowList: {sourceRange: ["10.0.0.0/8", "10.0.0.0/33"]}}
     subnet: {ipAllowList: {sourceRange: ["2001:db8:1:2::/64"], ipStrategy: {depth: 1, ipv6Subnet: 64}}}
+    no-content: {ipAllowList: {sourceRange: ["10.0.0.0/8"], rejectStatusCode: 204}}
   services:
     backend: {loadBalancer: {servers: [{url: "{backend}"}]}}
 "#;
@@ -56,6 +58,7 @@ fn ip_allow_lists_admit_and_reject_like_traefik() {
         get("/broken", "x", &[]),
         get("/subnet", "x", &xff("2001:db8:1:2:aaaa::1")),
         get("/subnet", "x", &xff("2001:db8:1:3::1")),
+        get("/no-content", "x", &[]),
     ]);
 }
 

@@ -57,6 +57,8 @@ struct Pool {
 /// A connection taken from a pool, with its slot.
 struct Taken {
     connection: Connection,
+    /// Whether it was kept idle (the server may have closed it meanwhile).
+    reused: bool,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -67,12 +69,13 @@ impl Pool {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection pool timeout"))?
             .map_err(|_| io::Error::other("connection pool closed"))?;
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let connection = match idle {
-            Some(connection) => connection,
-            None => Connection::connect(&self.address, options).await?,
+        let (connection, reused) = match idle {
+            Some(connection) => (connection, true),
+            None => (Connection::connect(&self.address, options).await?, false),
         };
         Ok(Taken {
             connection,
+            reused,
             _permit: permit,
         })
     }
@@ -267,9 +270,16 @@ impl RedisLimiter {
     ) -> io::Result<Value> {
         let pool = self.pool(address);
         let mut taken = pool.take(&self.options).await?;
-        let outcome = self
+        let mut outcome = self
             .run_script(&mut taken.connection, key, args, asking)
             .await;
+        if taken.reused && outcome.as_ref().is_err_and(closed) {
+            // A kept connection the server closed meanwhile (a restart): once more, anew.
+            taken.connection = Connection::connect(address, &self.options).await?;
+            outcome = self
+                .run_script(&mut taken.connection, key, args, asking)
+                .await;
+        }
         if outcome.is_ok() {
             pool.give_back(taken);
         }
@@ -310,6 +320,17 @@ impl RedisLimiter {
         }
         Ok(reply)
     }
+}
+
+/// Whether an error says the connection was closed by the other end.
+fn closed(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
 }
 
 /// The script's wait (µs, as Lua prints a number).
