@@ -119,7 +119,7 @@ impl HttpMiddleware for InFlightReq {
         }
         let held = InFlight {
             counters: self.counters.clone(),
-            source: source.into_owned().into_boxed_slice(),
+            source: Box::from(&*source),
         };
         context.hold(held);
         ready(Flow::Continue)

@@ -76,7 +76,7 @@ impl HttpMiddleware for IpAllowList {
         context: &mut Context,
     ) -> impl Future<Output = Flow> + Send {
         let ip = self.strategy.ip(&*request, context);
-        ready(match self.checker.is_authorized(&ip) {
+        ready(match self.checker.is_authorized_client(ip) {
             Ok(()) => {
                 tracing::debug!(ip = %ip, "accepting IP");
                 Flow::Continue

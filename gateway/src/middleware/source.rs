@@ -5,7 +5,6 @@
 use super::{Context, RequestEdit};
 use control::dynamic::{IpStrategy as IpStrategyConfig, SourceCriterion as SourceConfig};
 use http::header::{HeaderName, HOST};
-use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -217,45 +216,79 @@ impl IpStrategy {
         })
     }
 
-    /// The client IP of a request, as text (empty when none can be chosen).
+    /// The client IP of a request (empty text when none can be chosen).
     pub fn ip<'r, R: RequestEdit + ?Sized>(
         &self,
         request: &'r R,
         context: &Context,
-    ) -> Cow<'r, str> {
+    ) -> ClientIp<'r> {
         match self {
-            Self::RemoteAddr { ipv6_subnet } => match context.client_ip {
-                Some(IpAddr::V6(v6)) if ipv6_subnet.is_some() => {
-                    let bits = ipv6_subnet.unwrap_or(128);
-                    Cow::Owned(Ipv6Addr::from(mask_v6(u128::from(v6), bits)).to_string())
-                }
-                Some(ip) => Cow::Owned(ip.to_string()),
-                None => Cow::Borrowed(""),
+            Self::RemoteAddr { ipv6_subnet } => match (context.client_ip, ipv6_subnet) {
+                (Some(IpAddr::V6(v6)), Some(bits)) => ClientIp::Addr(subnet_of(v6, *bits)),
+                (Some(ip), _) => ClientIp::Addr(ip),
+                (None, _) => ClientIp::Text(""),
             },
             Self::Depth { depth, ipv6_subnet } => {
                 let forwarded = x_forwarded_for(request);
                 let entries = forwarded.split(',').count();
                 if entries < *depth {
-                    return Cow::Borrowed("");
+                    return ClientIp::Text("");
                 }
                 let entry = forwarded
                     .split(',')
                     .nth(entries - depth)
                     .unwrap_or_default()
                     .trim_matches(GO_SPACE);
-                match ipv6_subnet {
-                    Some(bits) => ipv6_subnet_ip(entry, *bits),
-                    None => Cow::Borrowed(entry),
+                // Go's getIPv6SubnetIP: an IPv6 address reduced to its subnet, anything else
+                // as it is.
+                match (ipv6_subnet, entry.parse::<Ipv6Addr>()) {
+                    (Some(bits), Ok(v6)) => ClientIp::Addr(subnet_of(v6, *bits)),
+                    _ => ClientIp::Text(entry),
                 }
             }
             Self::Pool(checker) => {
                 let forwarded = x_forwarded_for(request);
-                forwarded
+                let entry = forwarded
                     .rsplit(',')
                     .map(|entry| entry.trim_matches(GO_SPACE))
-                    .find(|entry| !entry.is_empty() && checker.contains(entry) != Ok(true))
-                    .map_or(Cow::Borrowed(""), Cow::Borrowed)
+                    .find(|entry| !entry.is_empty() && checker.contains(entry) != Ok(true));
+                ClientIp::Text(entry.unwrap_or(""))
             }
+        }
+    }
+}
+
+/// The first address of `ip`'s subnet of `bits`.
+fn subnet_of(ip: Ipv6Addr, bits: u8) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from(mask_v6(u128::from(ip), bits)))
+}
+
+/// The client IP a strategy chose: an address, or text from X-Forwarded-For (which may not be
+/// an IP at all), formatted only when needed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClientIp<'r> {
+    /// An address (the peer's, or a subnet's first).
+    Addr(IpAddr),
+    /// As written in the request (empty: none).
+    Text(&'r str),
+}
+
+impl std::fmt::Display for ClientIp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Addr(ip) => ip.fmt(f),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl Checker {
+    /// [`is_authorized`](Self::is_authorized) for a chosen client IP.
+    pub fn is_authorized_client(&self, ip: ClientIp<'_>) -> Result<(), String> {
+        match ip {
+            ClientIp::Addr(addr) if self.contains_ip(addr) => Ok(()),
+            ClientIp::Addr(addr) => Err(format!("\"{addr}\" matched none of the trusted IPs")),
+            ClientIp::Text(text) => self.is_authorized(text),
         }
     }
 }
@@ -270,15 +303,6 @@ fn x_forwarded_for<R: RequestEdit + ?Sized>(request: &R) -> &str {
         .get(&X_FORWARDED_FOR)
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .unwrap_or("")
-}
-
-/// Go's `getIPv6SubnetIP`: an IPv6 address reduced to the first address of its subnet;
-/// anything else as it is.
-fn ipv6_subnet_ip(text: &str, bits: u8) -> Cow<'_, str> {
-    match text.parse::<Ipv6Addr>() {
-        Ok(v6) => Cow::Owned(Ipv6Addr::from(mask_v6(u128::from(v6), bits)).to_string()),
-        Err(_) => Cow::Borrowed(text),
-    }
 }
 
 /// What groups requests as one source (Traefik's `GetSourceExtractor`).
@@ -336,22 +360,53 @@ impl Source {
         })
     }
 
-    /// The source of a request, as bytes.
-    pub fn of<'r, R: RequestEdit + ?Sized>(
-        &self,
-        request: &'r R,
-        context: &Context,
-    ) -> Cow<'r, [u8]> {
+    /// The source of a request, as bytes (an IP as Go prints it).
+    pub fn of<'r, R: RequestEdit + ?Sized>(&self, request: &'r R, context: &Context) -> Key<'r> {
         match self {
             Self::Ip(strategy) => match strategy.ip(request, context) {
-                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+                ClientIp::Addr(ip) => Key::of_ip(ip),
+                ClientIp::Text(text) => Key::Borrowed(text.as_bytes()),
             },
-            Self::Header(name) => request
-                .headers()
-                .get(name)
-                .map_or(Cow::Borrowed(&b""[..]), |v| Cow::Borrowed(v.as_bytes())),
-            Self::Host => Cow::Borrowed(request_host(request)),
+            Self::Header(name) => Key::Borrowed(
+                request
+                    .headers()
+                    .get(name)
+                    .map_or(&b""[..], |v| v.as_bytes()),
+            ),
+            Self::Host => Key::Borrowed(request_host(request)),
+        }
+    }
+}
+
+/// The longest IP text (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+const IP_TEXT: usize = 46;
+
+/// A source as bytes, without allocating: borrowed from the request or an IP printed inline.
+pub enum Key<'r> {
+    /// Part of the request.
+    Borrowed(&'r [u8]),
+    /// An IP's text.
+    Inline([u8; IP_TEXT], u8),
+}
+
+impl Key<'_> {
+    fn of_ip(ip: IpAddr) -> Self {
+        use std::io::Write;
+        let mut bytes = [0; IP_TEXT];
+        let mut cursor = &mut bytes[..];
+        let _ = write!(cursor, "{ip}");
+        let len = IP_TEXT - cursor.len();
+        Key::Inline(bytes, len as u8)
+    }
+}
+
+impl std::ops::Deref for Key<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Key::Borrowed(bytes) => bytes,
+            Key::Inline(bytes, len) => &bytes[..usize::from(*len)],
         }
     }
 }
@@ -459,33 +514,53 @@ mod tests {
         let ctx = context();
         let r = with_xff("1.1.1.1, 2.2.2.2 ,3.3.3.3");
         let remote = IpStrategy::new(None).unwrap();
-        assert_eq!(remote.ip(&r, &ctx), "192.0.2.1");
-        assert_eq!(strategy(r#"{"depth": 1}"#).ip(&r, &ctx), "3.3.3.3");
-        assert_eq!(strategy(r#"{"depth": 2}"#).ip(&r, &ctx), "2.2.2.2");
-        assert_eq!(strategy(r#"{"depth": 3}"#).ip(&r, &ctx), "1.1.1.1");
-        assert_eq!(strategy(r#"{"depth": 4}"#).ip(&r, &ctx), "");
+        assert_eq!(remote.ip(&r, &ctx).to_string(), "192.0.2.1");
         assert_eq!(
-            strategy(r#"{"depth": 1}"#).ip(&request("/"), &ctx),
+            strategy(r#"{"depth": 1}"#).ip(&r, &ctx).to_string(),
+            "3.3.3.3"
+        );
+        assert_eq!(
+            strategy(r#"{"depth": 2}"#).ip(&r, &ctx).to_string(),
+            "2.2.2.2"
+        );
+        assert_eq!(
+            strategy(r#"{"depth": 3}"#).ip(&r, &ctx).to_string(),
+            "1.1.1.1"
+        );
+        assert_eq!(strategy(r#"{"depth": 4}"#).ip(&r, &ctx).to_string(), "");
+        assert_eq!(
+            strategy(r#"{"depth": 1}"#)
+                .ip(&request("/"), &ctx)
+                .to_string(),
             "",
             "no header: one empty entry"
         );
         let pool = strategy(r#"{"excludedIPs": ["3.3.3.0/24", "2.2.2.2"]}"#);
-        assert_eq!(pool.ip(&r, &ctx), "1.1.1.1");
-        assert_eq!(pool.ip(&with_xff("3.3.3.3"), &ctx), "");
-        assert_eq!(pool.ip(&with_xff("junk, 3.3.3.3,"), &ctx), "junk");
+        assert_eq!(pool.ip(&r, &ctx).to_string(), "1.1.1.1");
+        assert_eq!(pool.ip(&with_xff("3.3.3.3"), &ctx).to_string(), "");
         assert_eq!(
-            strategy(r#"{"depth": 1, "excludedIPs": ["3.3.3.3"]}"#).ip(&r, &ctx),
+            pool.ip(&with_xff("junk, 3.3.3.3,"), &ctx).to_string(),
+            "junk"
+        );
+        assert_eq!(
+            strategy(r#"{"depth": 1, "excludedIPs": ["3.3.3.3"]}"#)
+                .ip(&r, &ctx)
+                .to_string(),
             "3.3.3.3",
             "depth wins"
         );
         let v6 = with_xff("2001:db8:aaaa:bbbb:cccc::1, 10.0.0.1");
         let subnet = strategy(r#"{"depth": 2, "ipv6Subnet": 64}"#);
-        assert_eq!(subnet.ip(&v6, &ctx), "2001:db8:aaaa:bbbb::");
+        assert_eq!(subnet.ip(&v6, &ctx).to_string(), "2001:db8:aaaa:bbbb::");
         let subnet = strategy(r#"{"depth": 1, "ipv6Subnet": 64}"#);
-        assert_eq!(subnet.ip(&v6, &ctx), "10.0.0.1", "IPv4 as it is");
+        assert_eq!(
+            subnet.ip(&v6, &ctx).to_string(),
+            "10.0.0.1",
+            "IPv4 as it is"
+        );
         let remote6 = strategy(r#"{"ipv6Subnet": 48}"#);
         let ctx6 = Context::new(Some("2001:db8:1:2::9".parse().unwrap()), false, false);
-        assert_eq!(remote6.ip(&r, &ctx6), "2001:db8:1::");
+        assert_eq!(remote6.ip(&r, &ctx6).to_string(), "2001:db8:1::");
     }
 
     #[test]
@@ -529,5 +604,8 @@ mod tests {
         .unwrap();
         assert_eq!(&*by_header.of(&r, &ctx), b"alice");
         assert_eq!(&*by_header.of(&request("/"), &ctx), b"");
+        let longest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        let ctx6 = Context::new(Some(longest), false, false);
+        assert_eq!(&*by_ip.of(&r, &ctx6), longest.to_string().as_bytes());
     }
 }
