@@ -1,6 +1,7 @@
 //! The limiting middlewares over time, end to end (parity cannot see timing): inFlightReq
 //! counts a request until its response is sent, rateLimit delays a request that a token
-//! will be ready for within maxDelay and refuses one that would wait longer.
+//! will be ready for within maxDelay and refuses one that would wait longer, and buckets
+//! outlive a reload that leaves their middleware unchanged.
 
 mod support;
 
@@ -74,4 +75,44 @@ fn a_short_wait_is_waited_and_a_long_one_refused() {
     let retry_in = refused.header("X-Retry-In").unwrap();
     assert!(retry_in.ends_with("ms"), "under a second: {retry_in}");
     assert_eq!(refused.text(), "Too Many Requests");
+}
+
+#[test]
+fn buckets_survive_a_reload_that_leaves_them_unchanged() {
+    let backend = Backend::start("A");
+    let limit = "{rateLimit: {average: 1, period: 1m, burst: 1}}";
+    let dynamic = routed_through(&backend, limit);
+    let gateway = Gateway::start(&dynamic);
+    let web = gateway.web();
+    assert_eq!(get(web, "/").status, 200);
+    assert_eq!(get(web, "/").status, 429);
+    let applied = |gateway: &Gateway| {
+        gateway
+            .stderr()
+            .matches("configuration applied provider=\"file\"")
+            .count()
+    };
+
+    // Another router appears: the limit's bucket is the same one.
+    let before = applied(&gateway);
+    let other = "    other:\n      rule: Host(`other.test`)\n      service: s\n";
+    let grown = dynamic.replace("  routers:\n", &format!("  routers:\n{other}"));
+    write_atomic(&gateway.dynamic_path(), &grown);
+    assert!(wait_until(Duration::from_secs(5), || applied(&gateway) > before));
+    assert_eq!(
+        request(web, "GET", "/", &[("Host", "other.test")]).status,
+        200
+    );
+    assert_eq!(get(web, "/").status, 429, "the bucket was kept");
+
+    // The limit itself changes: a new bucket.
+    let before = applied(&gateway);
+    let changed = grown.replace("burst: 1", "burst: 2");
+    write_atomic(&gateway.dynamic_path(), &changed);
+    assert!(wait_until(Duration::from_secs(5), || applied(&gateway) > before));
+    assert_eq!(
+        get(web, "/").status,
+        200,
+        "a new configuration starts afresh"
+    );
 }

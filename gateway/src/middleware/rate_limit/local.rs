@@ -32,7 +32,9 @@ impl Bucket {
     /// `max_delay` is cancelled (the token is given back), as Traefik does.
     pub(super) fn reserve(&mut self, limits: &Limits, now: u64) -> Duration {
         let last = self.last.min(now);
-        let elapsed = (now - last) as f64 / 1e9;
+        // Go's Duration.Seconds(): whole seconds plus the fraction.
+        let elapsed = now - last;
+        let elapsed = (elapsed / 1_000_000_000) as f64 + (elapsed % 1_000_000_000) as f64 / 1e9;
         let burst = limits.burst as f64;
         let mut tokens = (self.tokens + elapsed * limits.rate).min(burst);
         tokens -= 1.0;
