@@ -95,7 +95,7 @@ fn statuses(proxies: &[std::net::SocketAddr], count: usize) -> Vec<u16> {
 }
 
 #[test]
-fn credentials_database_and_tls_are_used() {
+fn credentials_database_and_mutual_tls_are_used() {
     let certificates = testkit::TestCertificates::generate();
     let (plain, tls) = (free_port(), free_port());
     let (cert, key, ca) = (certificates.cert(), certificates.key(), certificates.ca());
@@ -112,7 +112,7 @@ fn credentials_database_and_tls_are_used() {
             "--tls-ca-cert-file",
             ca.to_str().unwrap(),
             "--tls-auth-clients",
-            "no",
+            "yes",
             "--requirepass",
             "s3cret",
         ],
@@ -121,8 +121,11 @@ fn credentials_database_and_tls_are_used() {
     let backend = Backend::start("A");
     let settings = format!(
         "endpoints: [\"127.0.0.1:{tls}\"], username: default, password: s3cret, db: 2, \
-         poolSize: 2, minIdleConns: 1, maxActiveConns: 2, tls: {{ca: \"{}\"}}",
-        ca.display()
+         poolSize: 2, minIdleConns: 1, maxActiveConns: 2, \
+         tls: {{ca: \"{}\", cert: \"{}\", key: \"{}\"}}",
+        ca.display(),
+        cert.display(),
+        key.display()
     );
     let gateway = Gateway::start(&limited_with(&backend, &settings));
     for _ in 0..3 {
@@ -144,6 +147,14 @@ fn credentials_database_and_tls_are_used() {
     let wrong = settings.replace("s3cret", "wrong");
     let refused = Gateway::start(&limited_with(&backend, &wrong));
     assert_eq!(get(refused.web(), "/").status, 500);
+    // No client certificate: the server refuses the handshake.
+    let anonymous = settings.replace(
+        &format!(", cert: \"{}\", key: \"{}\"", cert.display(), key.display()),
+        "",
+    );
+    assert_ne!(anonymous, settings);
+    let anonymous = Gateway::start(&limited_with(&backend, &anonymous));
+    assert_eq!(get(anonymous.web(), "/").status, 500);
     // And a CA that did not sign the server's certificate.
     let other = testkit::TestCertificates::generate();
     let untrusted = settings.replace(&ca.display().to_string(), &other.ca().display().to_string());

@@ -360,59 +360,80 @@ fn timeout_of(duration: control::duration::GoDuration) -> Option<Duration> {
     (duration.as_nanos() > 0).then(|| duration.to_std())
 }
 
-/// Traefik's `ClientTLS.CreateTLSConfig`: CA, certificate and key as files or PEM contents.
+/// Traefik's `ClientTLS.CreateTLSConfig`: the CA as a file or PEM contents (the system's
+/// roots without one), the certificate and key as PEM contents or files.
 fn tls_config(tls: &ClientTls) -> Result<Arc<rustls::ClientConfig>, String> {
+    let fail = |reason: &str| format!("creating TLS config: {reason}");
+    let roots = match tls.ca.as_deref().filter(|ca| !ca.is_empty()) {
+        Some(ca) => {
+            let pem = if std::path::Path::new(ca).exists() {
+                std::fs::read(ca).map_err(|e| fail(&format!("failed to read CA. {e}")))?
+            } else {
+                ca.as_bytes().to_vec()
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
+            if roots.add_parsable_certificates(certs).0 == 0 {
+                return Err(fail("failed to parse CA"));
+            }
+            roots
+        }
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let cert = tls.cert.as_deref().filter(|c| !c.is_empty());
+    let key = tls.key.as_deref().filter(|k| !k.is_empty());
+    let identity = match (cert, key) {
+        (Some(cert), Some(key)) => Some(key_pair(cert, key).map_err(|e| fail(&e))?),
+        (None, None) => None,
+        _ => return Err(fail("both TLS cert and key must be defined")),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("creating TLS config: {e}"))?;
+        .map_err(|e| fail(&e.to_string()))?;
     let builder = if tls.insecure_skip_verify.unwrap_or(false) {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
     } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match tls.ca.as_deref().filter(|ca| !ca.is_empty()) {
-            Some(ca) => {
-                let pem = file_or_content(ca)?;
-                let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-                    .filter_map(Result::ok)
-                    .collect();
-                let (added, _) = roots.add_parsable_certificates(certs);
-                if added == 0 {
-                    return Err("creating TLS config: failed to parse CA".into());
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
         builder.with_root_certificates(roots)
     };
-    let cert = tls.cert.as_deref().filter(|c| !c.is_empty());
-    let key = tls.key.as_deref().filter(|k| !k.is_empty());
-    let config = match (cert, key) {
-        (Some(cert), Some(key)) => {
-            let certs: Vec<_> = CertificateDer::pem_slice_iter(&file_or_content(cert)?)
-                .filter_map(Result::ok)
-                .collect();
-            let key = PrivateKeyDer::from_pem_slice(&file_or_content(key)?)
-                .map_err(|e| format!("creating TLS config: failed to load TLS keypair: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("creating TLS config: failed to load TLS keypair: {e}"))?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        _ => return Err("creating TLS config: both TLS cert and key must be defined".into()),
+    let config = match identity {
+        Some((certs, key)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| fail(&e.to_string()))?,
+        None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
 }
 
-/// A path's contents when it names a file, else the text itself.
-fn file_or_content(value: &str) -> Result<Vec<u8>, String> {
-    if std::path::Path::new(value).is_file() {
-        std::fs::read(value).map_err(|e| format!("creating TLS config: reading {value}: {e}"))
-    } else {
-        Ok(value.as_bytes().to_vec())
+/// A client certificate chain and key: PEM contents, else files (Traefik's `loadKeyPair`).
+type KeyPair = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn key_pair(cert: &str, key: &str) -> Result<KeyPair, String> {
+    let parse = |cert: &[u8], key: &[u8]| -> Result<KeyPair, String> {
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(cert)
+            .filter_map(Result::ok)
+            .collect();
+        if certs.is_empty() {
+            return Err("tls: failed to find any PEM data in certificate input".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("tls: {e}"))?;
+        Ok((certs, key))
+    };
+    if let Ok(pair) = parse(cert.as_bytes(), key.as_bytes()) {
+        return Ok(pair);
     }
+    if !std::path::Path::new(cert).exists() {
+        return Err("cert file does not exist".into());
+    }
+    if !std::path::Path::new(key).exists() {
+        return Err("key file does not exist".into());
+    }
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("open {path}: {e}"));
+    parse(&read(cert)?, &read(key)?)
 }
 
 /// `insecureSkipVerify`: any certificate is accepted (signatures are still checked).
@@ -535,5 +556,24 @@ mod tests {
             ..ClientTls::default()
         };
         assert!(tls_config(&insecure).is_ok());
+        let insecure_bad_ca = ClientTls {
+            ca: Some("not a pem".into()),
+            insecure_skip_verify: Some(true),
+            ..ClientTls::default()
+        };
+        assert_eq!(
+            tls_config(&insecure_bad_ca).unwrap_err(),
+            "creating TLS config: failed to parse CA",
+            "the CA is read even when not used"
+        );
+        let missing = ClientTls {
+            cert: Some("/nonexistent/cert.pem".into()),
+            key: Some("/nonexistent/key.pem".into()),
+            ..ClientTls::default()
+        };
+        assert_eq!(
+            tls_config(&missing).unwrap_err(),
+            "creating TLS config: cert file does not exist"
+        );
     }
 }
