@@ -12,6 +12,8 @@ mod harness;
 
 #[path = "middleware_parity/auth.rs"]
 mod auth;
+#[path = "middleware_parity/limits.rs"]
+mod limits;
 
 #[path = "middleware_parity/paths.rs"]
 mod paths;

@@ -166,11 +166,13 @@ pub(super) async fn serve(
             }
         }
     }
+    // The middlewares' context lives until the exchange ends: what they hold (an in-flight
+    // count) is released once the response has been relayed.
+    let mut context = MiddlewareContext::new(connection.client_ip, false, false);
     if let Some(head) = &mut owned {
         let client_ip = connection.client_ip;
         let forwarded = &entry_point.forwarded;
         forwarded.rewrite_incoming(head, client_ip, false);
-        let mut context = MiddlewareContext::new(client_ip, false, false);
         let outcome = route.chain.request(head, &mut context).await;
         let out = &mut connection.lean.out;
         if let Err(answer) = outcome {

@@ -16,12 +16,16 @@ mod circuit_breaker;
 mod compress;
 mod go_replace;
 mod headers;
+mod in_flight_req;
+mod ip_allow_list;
 mod media_type;
+mod rate_limit;
 mod redirect;
 mod replace_path;
 mod replace_path_regex;
 mod retry;
 mod retry_expression;
+mod source;
 mod strip_prefix;
 mod strip_prefix_regex;
 
@@ -298,6 +302,9 @@ middlewares! {
         CircuitBreaker(circuit_breaker::CircuitBreaker),
         Buffering(buffering::Buffering),
         Compress(compress::Compress),
+        InFlightReq(in_flight_req::InFlightReq),
+        IpAllowList(ip_allow_list::IpAllowList),
+        RateLimit(rate_limit::RateLimit),
         ReplacePath(replace_path::ReplacePath),
         Retry(retry::Retry),
         Headers(headers::Headers),
@@ -314,6 +321,10 @@ middlewares! {
         circuit_breaker => CircuitBreaker,
         buffering => Buffering,
         compress => Compress,
+        in_flight_req => InFlightReq,
+        ip_allow_list => IpAllowList,
+        ip_white_list => IpAllowList,
+        rate_limit => RateLimit,
         replace_path => ReplacePath,
         retry => Retry,
         headers => Headers,

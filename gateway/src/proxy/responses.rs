@@ -139,7 +139,9 @@ impl Answer {
         for (name, value) in &self.headers {
             header.append_header(crate::middleware::edit::go_canonical(name), value.clone())?;
         }
-        header.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
+        if has_content_length(self.status) {
+            header.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
+        }
         if self.close {
             header.insert_header(http::header::CONNECTION, "close")?;
             session.set_keepalive(None);
@@ -179,7 +181,9 @@ impl Answer {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        if has_content_length(self.status) {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
         write_header(
             out,
             b"Date",
@@ -196,6 +200,12 @@ impl Answer {
             out.extend_from_slice(&self.body);
         }
     }
+}
+
+/// Whether an answer with this status says its length: not 1xx, 204 and 304, which have no
+/// body (Go's `bodyAllowedForStatus`).
+fn has_content_length(status: u16) -> bool {
+    !matches!(status, 100..=199 | 204 | 304)
 }
 
 /// Appends `name: value\r\n`.

@@ -173,6 +173,19 @@ impl Pair {
         self.assert_no_differences(probes, differences);
     }
 
+    /// [`assert_same`](Self::assert_same) with the values of the `masked` response headers
+    /// left out (both must send them or neither): values that depend on the moment (a wait).
+    pub fn assert_same_masking(&self, probes: &[Probe], masked: &[&str]) {
+        self.assert_same_masked(probes, |exchange| {
+            for line in &mut exchange.headers {
+                let name = line.split(':').next().unwrap_or_default().to_string();
+                if masked.iter().any(|m| m.eq_ignore_ascii_case(&name)) {
+                    *line = format!("{name}: <masked>");
+                }
+            }
+        });
+    }
+
     fn assert_no_differences(&self, probes: &[Probe], differences: Vec<String>) {
         assert!(
             differences.is_empty(),
