@@ -35,4 +35,12 @@ impl Context {
     pub fn hold(&mut self, value: impl Any + Send + Sync) {
         self.held.push(Box::new(value));
     }
+
+    /// The values of type `T` held so far, oldest first (what a request phase left for the
+    /// response phase).
+    pub fn held<T: Any>(&self) -> impl Iterator<Item = &T> {
+        self.held
+            .iter()
+            .filter_map(|value| value.downcast_ref::<T>())
+    }
 }

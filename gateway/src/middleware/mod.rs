@@ -10,6 +10,9 @@ pub mod edit;
 pub mod go_url;
 
 mod add_prefix;
+mod client;
+mod errors;
+mod forward_auth;
 mod replace_path;
 mod strip_prefix;
 
@@ -89,6 +92,18 @@ pub trait HttpMiddleware: Send + Sync {
         std::future::ready(Flow::Continue)
     }
 
+    /// The phase that may replace the whole response (the `errors` pages), in reverse chain
+    /// order, before [`Self::response`], for middlewares whose request phase ran: `status` is
+    /// the response's so far; `Some` answer replaces its status, headers and body.
+    fn replace<R: RequestEdit + ?Sized>(
+        &self,
+        _request: &R,
+        _status: http::StatusCode,
+        _context: &Context,
+    ) -> impl Future<Output = Option<Answer>> + Send {
+        std::future::ready(None)
+    }
+
     /// The response phase, in reverse chain order, for middlewares whose request phase ran:
     /// `request` is the request as forwarded (or as answered).
     fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
@@ -152,6 +167,18 @@ macro_rules! middlewares {
                 }
             }
 
+            /// Its replacing phase.
+            pub async fn replace<R: RequestEdit + ?Sized>(
+                &self,
+                request: &R,
+                status: http::StatusCode,
+                context: &Context,
+            ) -> Option<Answer> {
+                match self {
+                    $(Self::$variant(m) => m.replace(request, status, context).await,)*
+                }
+            }
+
             /// Its response phase.
             pub fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
                 &self,
@@ -184,11 +211,15 @@ macro_rules! middlewares {
 middlewares! {
     variants {
         AddPrefix(add_prefix::AddPrefix),
+        Errors(errors::Errors),
+        ForwardAuth(forward_auth::ForwardAuth),
         ReplacePath(replace_path::ReplacePath),
         StripPrefix(strip_prefix::StripPrefix),
     }
     fields {
         add_prefix => AddPrefix,
+        errors => Errors,
+        forward_auth => ForwardAuth,
         replace_path => ReplacePath,
         strip_prefix => StripPrefix,
     }

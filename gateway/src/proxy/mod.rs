@@ -136,9 +136,10 @@ impl EntryPointProxy {
         mut answer: Answer,
     ) -> Result<()> {
         if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
-            route
-                .chain
-                .response(session.req_header(), &mut answer, middleware);
+            let request = session.req_header();
+            if let Some(page) = route.chain.respond(request, &mut answer, middleware).await {
+                answer = page;
+            }
         }
         answer.send(session).await
     }
@@ -174,6 +175,12 @@ pub struct RequestContext {
     connection: ConnectionUse,
     /// The middleware chain's per-request state, once the router's chain has run.
     middleware: Option<MiddlewareContext>,
+    /// The body of a response a middleware replaced (an `errors` page), sent in place of the
+    /// upstream's: taken by the first body chunk.
+    replaced_body: Option<Option<bytes::Bytes>>,
+    /// A replacement that cannot ride on the upstream's body (it had none): sent by
+    /// `fail_to_proxy` instead.
+    replacement: Option<Answer>,
     /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
     _in_flight: InFlight,
 }
@@ -245,6 +252,8 @@ impl ProxyHttp for EntryPointProxy {
             picked: None,
             connection: ConnectionUse::default(),
             middleware: None,
+            replaced_body: None,
+            replacement: None,
             _in_flight: self.lifecycle.request_started(self.index),
         }
     }
@@ -408,6 +417,19 @@ impl ProxyHttp for EntryPointProxy {
         Ok(None)
     }
 
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(replaced) = &mut ctx.replaced_body {
+            *body = replaced.take();
+        }
+        Ok(None)
+    }
+
     /// Pingora's policy (no retry of non-idempotent requests, retry of a failure on a reused
     /// connection), except that a response-header deadline that fired is a timeout, not retried.
     fn error_while_proxy(
@@ -457,9 +479,27 @@ impl ProxyHttp for EntryPointProxy {
     ) -> Result<()> {
         forwarded::clean_response(upstream_response);
         if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
-            route
+            let request = session.req_header();
+            if let Some(page) = route
                 .chain
-                .response(session.req_header(), upstream_response, middleware);
+                .respond(request, upstream_response, middleware)
+                .await
+            {
+                let no_body = upstream_response
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .is_some_and(|length| length.as_bytes() == b"0");
+                if no_body && request.method != http::Method::HEAD && !page.body().is_empty() {
+                    // Pingora sends no body after a head that announced none.
+                    ctx.replacement = Some(page);
+                    return Error::e_explain(
+                        ErrorType::InternalError,
+                        "the response is replaced by a middleware's",
+                    );
+                }
+                *upstream_response = page.response_header()?;
+                ctx.replaced_body = Some(Some(page.body().clone()).filter(|b| !b.is_empty()));
+            }
         }
         responses::close_when_shutting_down(session);
         Ok(())
@@ -482,6 +522,16 @@ impl ProxyHttp for EntryPointProxy {
         e: &Error,
         ctx: &mut RequestContext,
     ) -> FailToProxy {
+        if let Some(page) = ctx.replacement.take() {
+            let status = page.status;
+            if let Err(write_error) = page.send(session).await {
+                tracing::debug!(error = %write_error, "could not send the replaced response");
+            }
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
         let status = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => *code,
             (

@@ -1,0 +1,239 @@
+use super::*;
+use crate::middleware::testing::{build, context, request, run_request};
+use crate::middleware::Flow;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+/// An auth server answering one request with `reply`; the request head it read comes back.
+fn auth_server(reply: &'static str) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    (address, receiver)
+}
+
+fn middleware(json: String) -> crate::middleware::Middleware {
+    build(&json).unwrap()
+}
+
+#[test]
+fn the_auth_request_is_a_get_with_the_forwarded_headers() {
+    let (address, seen) =
+        auth_server("HTTP/1.1 200 OK\r\nX-User: alice\r\nContent-Length: 0\r\n\r\n");
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}/check?a=1", "authResponseHeaders": ["X-User"]}}}}"#
+    ));
+    let mut req = request("/app/x?q=1");
+    req.method = Method::POST;
+    req.headers
+        .insert("x-forwarded-host", HeaderValue::from_static("spoofed"));
+    req.headers
+        .insert("connection", HeaderValue::from_static("x-drop"));
+    req.headers.insert("x-drop", HeaderValue::from_static("1"));
+    req.headers
+        .insert("x-user", HeaderValue::from_static("mallory"));
+    assert!(matches!(
+        run_request(&auth, &mut req, &mut context()),
+        Flow::Continue
+    ));
+    let head = seen.recv().unwrap();
+    assert!(head.starts_with("GET /check?a=1 HTTP/1.1\r\n"), "{head}");
+    for line in [
+        "X-Forwarded-Method: POST",
+        "X-Forwarded-Proto: http",
+        "X-Forwarded-Host: example.com",
+        "X-Forwarded-Uri: /app/x?q=1",
+        "X-Forwarded-For: 192.0.2.1",
+        "Accept-Encoding: gzip",
+    ] {
+        assert!(
+            head.contains(&format!("{line}\r\n")),
+            "{line} missing in {head}"
+        );
+    }
+    assert!(!head.to_ascii_lowercase().contains("x-drop"), "{head}");
+    assert!(
+        !head.contains("User-Agent"),
+        "no User-Agent when the client sent none: {head}"
+    );
+    assert!(!head.contains("spoofed"), "{head}");
+    assert_eq!(
+        req.headers.get_all("x-user").iter().collect::<Vec<_>>(),
+        ["alice"]
+    );
+}
+
+#[test]
+fn only_the_listed_headers_are_sent() {
+    let (address, seen) = auth_server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "authRequestHeaders": ["Authorization"]}}}}"#
+    ));
+    let mut req = request("/x");
+    req.headers
+        .insert("authorization", HeaderValue::from_static("Bearer t"));
+    req.headers
+        .insert("cookie", HeaderValue::from_static("a=b"));
+    req.headers
+        .insert("user-agent", HeaderValue::from_static("curl"));
+    assert!(matches!(
+        run_request(&auth, &mut req, &mut context()),
+        Flow::Continue
+    ));
+    let head = seen.recv().unwrap();
+    assert!(head.contains("Authorization: Bearer t\r\n"), "{head}");
+    assert!(!head.contains("Cookie"), "{head}");
+    // Go's client sends its own User-Agent when the filtered headers have none.
+    assert!(
+        head.contains("User-Agent: Go-http-client/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("X-Forwarded-Uri: /x\r\n"), "{head}");
+}
+
+#[test]
+fn trusted_forward_headers_are_passed_on() {
+    let (address, seen) = auth_server("HTTP/1.1 204 No Content\r\n\r\n");
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "trustForwardHeader": true}}}}"#
+    ));
+    let mut req = request("/x");
+    req.headers
+        .insert("x-forwarded-host", HeaderValue::from_static("front"));
+    req.headers
+        .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+    req.headers
+        .insert("user-agent", HeaderValue::from_static("curl"));
+    assert!(matches!(
+        run_request(&auth, &mut req, &mut context()),
+        Flow::Continue
+    ));
+    let head = seen.recv().unwrap();
+    assert!(head.contains("X-Forwarded-Host: front\r\n"), "{head}");
+    assert!(
+        head.contains("X-Forwarded-For: 10.0.0.1, 192.0.2.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("User-Agent: curl\r\n"), "{head}");
+}
+
+#[test]
+fn a_denial_goes_to_the_client_with_the_location_resolved() {
+    let (address, _seen) = auth_server(
+        "HTTP/1.1 302 Found\r\nLocation: /login?next=1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\ngo",
+    );
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}/auth"}}}}"#
+    ));
+    let mut req = request("/x");
+    let Flow::Answer(answer) = run_request(&auth, &mut req, &mut context()) else {
+        panic!("the denial was not answered");
+    };
+    assert_eq!(answer.status, 302);
+    assert_eq!(answer.body().as_ref(), b"go");
+    let headers = answer.header_map();
+    assert_eq!(
+        headers["location"],
+        format!("{address}/login?next=1").as_str()
+    );
+    assert_eq!(headers["content-type"], "text/plain");
+    assert!(!headers.contains_key("connection"));
+}
+
+#[test]
+fn a_preserved_location_is_sent_as_is() {
+    let (address, _seen) = auth_server(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: login\r\nContent-Length: 0\r\n\r\n",
+    );
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "preserveLocationHeader": true}}}}"#
+    ));
+    let Flow::Answer(answer) = run_request(&auth, &mut request("/"), &mut context()) else {
+        panic!("the denial was not answered");
+    };
+    assert_eq!(answer.header_map()["location"], "login");
+}
+
+#[test]
+fn an_unreachable_auth_server_is_a_500() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "http://127.0.0.1:{port}"}}}}"#
+    ));
+    let Flow::Answer(answer) = run_request(&auth, &mut request("/"), &mut context()) else {
+        panic!("no answer");
+    };
+    assert_eq!(answer.status, 500);
+    assert!(answer.body().is_empty());
+}
+
+#[test]
+fn a_too_large_auth_body_is_a_401() {
+    let (address, _seen) =
+        auth_server("HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n0123456789");
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "maxResponseBodySize": 4}}}}"#
+    ));
+    let Flow::Answer(answer) = run_request(&auth, &mut request("/"), &mut context()) else {
+        panic!("no answer");
+    };
+    assert_eq!(answer.status, 401);
+}
+
+#[test]
+fn configuration_errors_are_traefiks() {
+    let error =
+        build(r#"{"forwardAuth": {"address": "http://a", "authResponseHeadersRegex": "("}}"#)
+            .err()
+            .unwrap();
+    assert!(
+        error.starts_with("error compiling regular expression (:"),
+        "{error}"
+    );
+    let error = build(r#"{"forwardAuth": {"address": "https://a", "tls": {"cert": "x"}}}"#)
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        "unable to create client TLS configuration: both TLS cert and key must be defined"
+    );
+    let error = build(r#"{"forwardAuth": {"address": "https://a", "tls": {"ca": "nothing"}}}"#)
+        .err()
+        .unwrap();
+    assert_eq!(
+        error,
+        "unable to create client TLS configuration: failed to parse CA"
+    );
+}
+
+#[test]
+fn locations_resolve_like_go() {
+    let target = auth_target("http://auth:9000/a/b?x=1").unwrap();
+    assert_eq!(
+        resolve_location(&target, "/login"),
+        "http://auth:9000/login"
+    );
+    assert_eq!(resolve_location(&target, "c"), "http://auth:9000/a/c");
+    assert_eq!(resolve_location(&target, "../c"), "http://auth:9000/c");
+    assert_eq!(resolve_location(&target, "//sso/x"), "http://sso/x");
+    assert_eq!(resolve_location(&target, "https://sso/x"), "https://sso/x");
+    assert_eq!(
+        resolve_location(&target, "?y=2"),
+        "http://auth:9000/a/b?y=2"
+    );
+}
