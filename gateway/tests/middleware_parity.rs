@@ -12,3 +12,6 @@ mod harness;
 
 #[path = "middleware_parity/paths.rs"]
 mod paths;
+
+#[path = "middleware_parity/subrequest.rs"]
+mod subrequest;
