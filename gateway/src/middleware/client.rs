@@ -38,7 +38,7 @@ impl Default for Client {
 }
 
 impl Client {
-    /// Sends `request` (with `body`, if any) to `peer` and reads the whole answer, within
+    /// Sends `request` (with `body`, if any, framed as its head says) to `peer` and reads the whole answer, within
     /// `deadline`; a body over `max_body` bytes is refused.
     pub async fn call(
         &self,
@@ -74,7 +74,7 @@ impl Client {
             .write_request_header(Box::new(request))
             .await
             .map_err(failed)?;
-        if let Some(body) = body {
+        if let Some(body) = body.filter(|b| !b.is_empty()) {
             session
                 .write_request_body(body, true)
                 .await

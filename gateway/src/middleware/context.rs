@@ -1,8 +1,19 @@
 //! What a middleware knows of the request beyond its head: the client, the connection, and what
 //! earlier phases left for later ones (held permits, values the response phase needs).
 
+use bytes::Bytes;
 use std::any::Any;
 use std::net::IpAddr;
+
+/// The request body as read before the request phases, for a chain that needs it
+/// ([`super::Needs::request_body`]); the body is still forwarded as received.
+#[derive(Debug, Clone, Default)]
+pub struct RequestBody {
+    /// The body, or its first bytes when it is longer than the engine buffers.
+    pub bytes: Bytes,
+    /// Whether `bytes` is the whole body.
+    pub complete: bool,
+}
 
 /// Per-request facts and state shared by the middlewares of one chain.
 pub struct Context {
@@ -12,6 +23,8 @@ pub struct Context {
     pub tls: bool,
     /// Whether the request came on HTTP/2 (as Go's `r.ProtoMajor == 2`).
     pub http2: bool,
+    /// The request body, when the chain needs it.
+    pub request_body: Option<RequestBody>,
     /// Things held until the request ends (an in-flight permit, a breaker's probe), dropped
     /// with the context.
     held: Vec<Box<dyn Any + Send + Sync>>,
@@ -26,6 +39,7 @@ impl Context {
             client_ip,
             tls,
             http2,
+            request_body: None,
             held: Vec::new(),
             entered: 0,
         }

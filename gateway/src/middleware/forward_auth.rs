@@ -48,6 +48,10 @@ pub struct ForwardAuth {
     /// Request headers sent to the auth server (all when empty).
     auth_request_headers: Vec<HeaderName>,
     max_response_body_size: Option<usize>,
+    /// Whether the request body goes to the auth server too.
+    forward_body: bool,
+    /// The largest request body accepted with `forwardBody` (`None`: any).
+    max_body_size: Option<usize>,
     add_auth_cookies_to_response: HashSet<String>,
     preserve_location_header: bool,
     preserve_request_method: bool,
@@ -73,8 +77,9 @@ impl FromConfig<control::dynamic::ForwardAuth> for ForwardAuth {
         config: &control::dynamic::ForwardAuth,
         _context: &mut BuildContext<'_>,
     ) -> Result<Self, String> {
-        if config.forward_body == Some(true) {
-            return Err("forwardBody is not supported by this gateway yet".into());
+        let forward_body = config.forward_body.unwrap_or(false);
+        if forward_body && config.max_body_size.is_none() {
+            tracing::warn!("ForwardAuth 'maxBodySize' is not configured with 'forwardBody: true', allowing unlimited request body size which can lead to DoS attacks and memory exhaustion. Please set an appropriate limit.");
         }
         let address = config.address.clone().unwrap_or_default();
         let mut target = auth_target(&address);
@@ -117,6 +122,8 @@ impl FromConfig<control::dynamic::ForwardAuth> for ForwardAuth {
             auth_response_headers_regex,
             auth_request_headers: names(&config.auth_request_headers)?,
             max_response_body_size,
+            forward_body,
+            max_body_size: usize::try_from(config.max_body_size()).ok(),
             add_auth_cookies_to_response: config
                 .add_auth_cookies_to_response
                 .iter()
@@ -367,6 +374,27 @@ impl ForwardAuth {
         Some(head)
     }
 
+    /// The body sent to the auth server (`forwardBody`), or the answer when it cannot be.
+    fn body(&self, context: &Context) -> Result<Option<bytes::Bytes>, Answer> {
+        if !self.forward_body {
+            return Ok(None);
+        }
+        let Some(body) = &context.request_body else {
+            return Ok(None);
+        };
+        if self.max_body_size.is_some_and(|max| body.bytes.len() > max) {
+            tracing::debug!(max_body_size = ?self.max_body_size, "forwardAuth: request body is too large");
+            return Err(Answer::empty(401));
+        }
+        if !body.complete {
+            tracing::warn!(address = %self.address, "forwardAuth: the request body is larger than the gateway buffers for forwardBody (64 KiB)");
+            return Err(Answer::text(413, &b"Request Entity Too Large"[..]));
+        }
+        // Traefik reads an unlimited body whole, empty or not; a limited one only when it has
+        // bytes.
+        Ok((self.max_body_size.is_none() || !body.bytes.is_empty()).then(|| body.bytes.clone()))
+    }
+
     /// The answer to the client for a non-2xx answer of the auth server.
     fn denial(
         &self,
@@ -506,10 +534,10 @@ fn remove_dot_segments(reference: &str) -> String {
 
 impl HttpMiddleware for ForwardAuth {
     fn needs(&self) -> Needs {
-        if self.add_auth_cookies_to_response.is_empty() {
-            Needs::REQUEST_HEAD
-        } else {
-            Needs::HEADS
+        Needs {
+            response_head: !self.add_auth_cookies_to_response.is_empty(),
+            request_body: self.forward_body,
+            response_body: false,
         }
     }
 
@@ -518,15 +546,35 @@ impl HttpMiddleware for ForwardAuth {
             tracing::debug!(address = %self.address, "forwardAuth: the address is not an http(s) URL");
             return Flow::Answer(Answer::empty(500));
         };
-        let Some(head) = self.auth_request(target, request, context) else {
+        let mut body = match self.body(context) {
+            Ok(body) => body,
+            Err(answer) => return Flow::Answer(answer),
+        };
+        let Some(mut head) = self.auth_request(target, request, context) else {
             return Flow::Answer(Answer::empty(500));
         };
+        // Go's client probes the body of a method that usually has none, and sends none if
+        // it is empty.
+        let usually_bodiless = matches!(
+            head.method.as_str(),
+            "GET" | "HEAD" | "DELETE" | "OPTIONS" | "PROPFIND" | "SEARCH"
+        );
+        if usually_bodiless && body.as_ref().is_some_and(|b| b.is_empty()) {
+            body = None;
+        }
+        if body.is_some() {
+            // Go's client sends a body of unknown length chunked.
+            let _ = head.remove_header(&http::header::CONTENT_LENGTH);
+            if head.insert_header("Transfer-Encoding", "chunked").is_err() {
+                return Flow::Answer(Answer::empty(500));
+            }
+        }
         let reply = match self
             .client
             .call(
                 &target.peer,
                 head,
-                None,
+                body,
                 self.max_response_body_size,
                 AUTH_TIMEOUT,
             )

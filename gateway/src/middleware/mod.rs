@@ -17,7 +17,7 @@ mod replace_path;
 mod strip_prefix;
 
 pub use chain::{Chain, ChainBuilder};
-pub use context::Context;
+pub use context::{Context, RequestBody};
 pub use edit::{RequestEdit, ResponseEdit};
 
 use crate::proxy::responses::Answer;

@@ -10,7 +10,7 @@ pub mod request_path;
 pub mod responses;
 
 use crate::lifecycle::{InFlight, Lifecycle};
-use crate::middleware::Context as MiddlewareContext;
+use crate::middleware::{Context as MiddlewareContext, RequestBody};
 use crate::runtime::internal::InternalService;
 use crate::runtime::service::{Picked, ServiceHandler};
 use crate::runtime::{Route, Snapshot};
@@ -194,6 +194,29 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip().to_canonical())
 }
 
+/// The most request body read before the request phases (Pingora's retry buffer, from which
+/// the body is then forwarded).
+const BUFFERED_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads the request body for the middlewares that need it, keeping it for the forward.
+async fn buffered_body(session: &mut Session) -> Result<RequestBody> {
+    session.as_mut().enable_retry_buffering();
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > BUFFERED_BODY_LIMIT {
+            return Ok(RequestBody {
+                bytes: bytes.freeze(),
+                complete: false,
+            });
+        }
+    }
+    Ok(RequestBody {
+        bytes: bytes.freeze(),
+        complete: true,
+    })
+}
+
 /// The request as the picked server gets it: the URL's path in front when `preservePath` is
 /// set, `;` query separators sent as `&` (as Traefik), and the server's `Host` when
 /// `passHostHeader` is false.
@@ -314,6 +337,9 @@ impl ProxyHttp for EntryPointProxy {
         let service = route.service.clone();
         if !route.chain.is_empty() {
             let mut middleware = MiddlewareContext::new(ctx.client_ip, false, false);
+            if route.chain.needs().request_body {
+                middleware.request_body = Some(buffered_body(session).await?);
+            }
             let outcome = route
                 .chain
                 .request(session.req_header_mut(), &mut middleware)
