@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// A pooled client: connections are kept per peer between requests.
 pub struct Client {
-    connector: Connector,
+    connector: Box<Connector>,
 }
 
 /// A complete answer.
@@ -32,7 +32,7 @@ pub enum CallError {
 impl Default for Client {
     fn default() -> Self {
         Self {
-            connector: Connector::new(None),
+            connector: Box::new(Connector::new(None)),
         }
     }
 }

@@ -39,7 +39,7 @@ pub struct ForwardAuth {
     address: String,
     /// Where the auth request goes; `None` when the address is not a usable URL (every request
     /// then fails with 500, as Traefik's).
-    target: Option<AuthTarget>,
+    target: Option<Box<AuthTarget>>,
     client: Client,
     trust_forward_header: bool,
     /// Canonical names copied from a 2xx answer onto the request.
@@ -136,7 +136,7 @@ impl FromConfig<control::dynamic::ForwardAuth> for ForwardAuth {
 }
 
 /// The target of `address`, or `None` if it is not an `http`/`https` URL.
-fn auth_target(address: &str) -> Option<AuthTarget> {
+fn auth_target(address: &str) -> Option<Box<AuthTarget>> {
     let uri: http::Uri = address.parse().ok()?;
     let scheme = match uri.scheme_str()? {
         "http" => "http",
@@ -155,12 +155,12 @@ fn auth_target(address: &str) -> Option<AuthTarget> {
         Some(p) if p.starts_with('?') => format!("/{p}"),
         Some(p) => p.to_string(),
     };
-    Some(AuthTarget {
+    Some(Box::new(AuthTarget {
         peer,
         scheme,
         authority: uri.authority()?.to_string(),
         path_and_query,
-    })
+    }))
 }
 
 /// A PEM given inline, or the file it names (Traefik's rule: a path that exists is read).
@@ -375,7 +375,7 @@ impl ForwardAuth {
     }
 
     /// The body sent to the auth server (`forwardBody`), or the answer when it cannot be.
-    fn body(&self, context: &Context) -> Result<Option<bytes::Bytes>, Answer> {
+    fn body(&self, context: &Context) -> Result<Option<bytes::Bytes>, Box<Answer>> {
         if !self.forward_body {
             return Ok(None);
         }
@@ -384,11 +384,14 @@ impl ForwardAuth {
         };
         if self.max_body_size.is_some_and(|max| body.bytes.len() > max) {
             tracing::debug!(max_body_size = ?self.max_body_size, "forwardAuth: request body is too large");
-            return Err(Answer::empty(401));
+            return Err(Box::new(Answer::empty(401)));
         }
         if !body.complete {
             tracing::warn!(address = %self.address, "forwardAuth: the request body is larger than the gateway buffers for forwardBody (64 KiB)");
-            return Err(Answer::text(413, &b"Request Entity Too Large"[..]));
+            return Err(Box::new(Answer::text(
+                413,
+                &b"Request Entity Too Large"[..],
+            )));
         }
         // Traefik reads an unlimited body whole, empty or not; a limited one only when it has
         // bytes.
@@ -548,7 +551,7 @@ impl HttpMiddleware for ForwardAuth {
         };
         let mut body = match self.body(context) {
             Ok(body) => body,
-            Err(answer) => return Flow::Answer(answer),
+            Err(answer) => return Flow::Answer(*answer),
         };
         let Some(mut head) = self.auth_request(target, request, context) else {
             return Flow::Answer(Answer::empty(500));

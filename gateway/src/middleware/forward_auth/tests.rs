@@ -237,3 +237,134 @@ fn locations_resolve_like_go() {
         "http://auth:9000/a/b?y=2"
     );
 }
+
+/// A TLS auth server (the testkit certificate for 127.0.0.1) answering 204 to one request on
+/// each of `connections` connections; with `client_ca`, it requires a client certificate.
+fn tls_auth_server(
+    certificates: &testkit::TestCertificates,
+    client_ca: bool,
+    connections: usize,
+) -> String {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificates.cert())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(certificates.key()).unwrap();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if client_ca {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(certificates.ca()).unwrap() {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = Arc::new(builder.with_single_cert(chain, key).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("https://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((tcp, _)) = listener.accept() else {
+                return;
+            };
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut stream = rustls::StreamOwned::new(connection, tcp);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            if !head.is_empty() {
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                let _ = stream.flush();
+            }
+        }
+    });
+    address
+}
+
+fn allows(json: String) -> bool {
+    let auth = middleware(json);
+    match run_request(&auth, &mut request("/"), &mut context()) {
+        Flow::Continue => true,
+        Flow::Answer(answer) => {
+            assert_eq!(answer.status, 500, "a TLS failure is a 500");
+            false
+        }
+    }
+}
+
+#[test]
+fn https_auth_servers_are_verified_with_the_configured_ca() {
+    let certificates = testkit::TestCertificates::generate();
+    let ca = certificates.ca().display().to_string();
+    let address = tls_auth_server(&certificates, false, 3);
+    assert!(allows(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "tls": {{"ca": "{ca}"}}}}}}"#
+    )));
+    assert!(
+        !allows(format!(r#"{{"forwardAuth": {{"address": "{address}"}}}}"#)),
+        "an unknown CA is refused"
+    );
+    assert!(allows(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "tls": {{"insecureSkipVerify": true}}}}}}"#
+    )));
+}
+
+#[test]
+fn a_client_certificate_is_presented_when_configured() {
+    let certificates = testkit::TestCertificates::generate();
+    let ca = certificates.ca().display().to_string();
+    let cert = certificates.cert().display().to_string();
+    let key = certificates.key().display().to_string();
+    let address = tls_auth_server(&certificates, true, 2);
+    assert!(allows(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "tls": {{"ca": "{ca}", "cert": "{cert}", "key": "{key}"}}}}}}"#
+    )));
+    assert!(
+        !allows(format!(
+            r#"{{"forwardAuth": {{"address": "{address}", "tls": {{"ca": "{ca}"}}}}}}"#
+        )),
+        "the server wants a client certificate"
+    );
+}
+
+#[test]
+fn listed_auth_cookies_replace_the_backends() {
+    let (address, _seen) = auth_server(
+        "HTTP/1.1 200 OK\r\nSet-Cookie: auth-session=s1; Path=/\r\nSet-Cookie: tracking=t1\r\nX-Auth-Extra-Role: admin\r\nContent-Length: 0\r\n\r\n",
+    );
+    let auth = middleware(format!(
+        r#"{{"forwardAuth": {{"address": "{address}", "addAuthCookiesToResponse": ["auth-session"], "authResponseHeadersRegex": "^X-Auth-Extra"}}}}"#
+    ));
+    assert!(auth.needs().response_head && !auth.needs().lean());
+    let mut req = request("/");
+    req.headers
+        .insert("x-auth-extra-old", HeaderValue::from_static("1"));
+    let mut context = context();
+    assert!(matches!(
+        run_request(&auth, &mut req, &mut context),
+        Flow::Continue
+    ));
+    assert!(!req.headers.contains_key("x-auth-extra-old"));
+    assert_eq!(req.headers["x-auth-extra-role"], "admin");
+    let (mut response, ()) = http::Response::builder()
+        .header("set-cookie", "app=1")
+        .header("set-cookie", "auth-session=stale")
+        .body(())
+        .unwrap()
+        .into_parts();
+    auth.response(&req, &mut response, &mut context);
+    let cookies: Vec<_> = response.headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["app=1", "auth-session=s1; Path=/"]);
+}
