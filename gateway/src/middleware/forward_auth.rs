@@ -256,7 +256,7 @@ impl ForwardAuth {
         target: &AuthTarget,
         request: &R,
         context: &Context,
-    ) -> Option<RequestHeader> {
+    ) -> Option<(RequestHeader, bool)> {
         let incoming = request.headers();
         // Every header but the hop-by-hop ones and those `Connection` names.
         let mut dropped: Vec<String> = HOP_HEADERS.iter().map(|s| s.to_string()).collect();
@@ -364,14 +364,15 @@ impl ForwardAuth {
         if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
             head.insert_header("Content-Length", "0").ok()?;
         }
-        // Go's transport asks for gzip when the request says nothing of encodings.
-        if !headers.contains_key(http::header::ACCEPT_ENCODING)
+        // Go's transport asks for gzip when the request says nothing of encodings (and undoes
+        // it on the answer).
+        let gzip = !headers.contains_key(http::header::ACCEPT_ENCODING)
             && !headers.contains_key(http::header::RANGE)
-            && method != Method::HEAD
-        {
+            && method != Method::HEAD;
+        if gzip {
             head.insert_header("Accept-Encoding", "gzip").ok()?;
         }
-        Some(head)
+        Some((head, gzip))
     }
 
     /// The body sent to the auth server (`forwardBody`), or the answer when it cannot be.
@@ -553,7 +554,7 @@ impl HttpMiddleware for ForwardAuth {
             Ok(body) => body,
             Err(answer) => return Flow::Answer(*answer),
         };
-        let Some(mut head) = self.auth_request(target, request, context) else {
+        let Some((mut head, asked_gzip)) = self.auth_request(target, request, context) else {
             return Flow::Answer(Answer::empty(500));
         };
         // Go's client probes the body of a method that usually has none, and sends none if
@@ -572,7 +573,7 @@ impl HttpMiddleware for ForwardAuth {
                 return Flow::Answer(Answer::empty(500));
             }
         }
-        let reply = match self
+        let mut reply = match self
             .client
             .call(
                 &target.peer,
@@ -593,6 +594,28 @@ impl HttpMiddleware for ForwardAuth {
                 return Flow::Answer(Answer::empty(500));
             }
         };
+        let gzipped = reply
+            .head
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        if asked_gzip && gzipped {
+            let mut plain = Vec::new();
+            let mut decoder = flate2::read::GzDecoder::new(&reply.body[..]);
+            if let Err(error) = std::io::Read::read_to_end(&mut decoder, &mut plain) {
+                tracing::debug!(address = %self.address, %error, "forwardAuth: error reading the auth response body");
+                return Flow::Answer(Answer::empty(500));
+            }
+            if self
+                .max_response_body_size
+                .is_some_and(|max| plain.len() > max)
+            {
+                return Flow::Answer(Answer::empty(401));
+            }
+            let _ = reply.head.remove_header(&http::header::CONTENT_ENCODING);
+            let _ = reply.head.remove_header(&http::header::CONTENT_LENGTH);
+            reply.body = plain.into();
+        }
         let status = reply.head.status;
         if !(StatusCode::OK.as_u16()..300).contains(&status.as_u16()) {
             tracing::debug!(address = %self.address, status = status.as_u16(), "forwardAuth: remote error");

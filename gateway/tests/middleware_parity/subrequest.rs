@@ -161,6 +161,8 @@ fn auth_answer(head: &str) -> String {
             "away",
         ),
         "forbidden" => response("403 Forbidden", &["X-Reason: no"], ""),
+        "bare" => response("418 I'm a teapot", &[], "<html><body>no type</body></html>"),
+        "bare-text" => response("429 Too Many Requests", &[], "slow down"),
         _ => response(
             "200 OK",
             &[
@@ -306,6 +308,8 @@ fn forward_auth_allows_denies_and_redirects_like_traefik() {
             get("/auth/e", "x", &with_answer("redirect-relative", &[])),
             get("/auth/f", "x", &with_answer("redirect-absolute", &[])),
             get("/auth/g", "x", &with_answer("forbidden", &[])),
+            get("/auth/i", "x", &with_answer("bare", &[])),
+            get("/auth/j", "x", &with_answer("bare-text", &[])),
             request("POST", "/auth/h", "x", &[], b"body"),
             get("/trusted/a", "x", &spoofing),
             get(

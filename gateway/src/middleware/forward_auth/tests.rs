@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 
 /// An auth server answering one request with `reply`; the request head it read comes back.
-fn auth_server(reply: &'static str) -> (String, mpsc::Receiver<String>) {
+fn auth_server(reply: impl AsRef<[u8]> + Send + 'static) -> (String, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (sender, receiver) = mpsc::channel();
@@ -18,7 +18,7 @@ fn auth_server(reply: &'static str) -> (String, mpsc::Receiver<String>) {
             head.push(byte[0]);
         }
         let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
-        let _ = stream.write_all(reply.as_bytes());
+        let _ = stream.write_all(reply.as_ref());
     });
     (address, receiver)
 }
@@ -367,4 +367,26 @@ fn listed_auth_cookies_replace_the_backends() {
     auth.response(&req, &mut response, &mut context);
     let cookies: Vec<_> = response.headers.get_all("set-cookie").iter().collect();
     assert_eq!(cookies, ["app=1", "auth-session=s1; Path=/"]);
+}
+
+#[test]
+fn a_gzipped_denial_is_decoded_as_go_does() {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(b"denied, in full").unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let mut reply = format!(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Encoding: gzip\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        gzipped.len()
+    )
+    .into_bytes();
+    reply.extend_from_slice(&gzipped);
+    let (address, _seen) = auth_server(reply);
+    let auth = middleware(format!(r#"{{"forwardAuth": {{"address": "{address}"}}}}"#));
+    let Flow::Answer(answer) = run_request(&auth, &mut request("/"), &mut context()) else {
+        panic!("no answer");
+    };
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.body().as_ref(), b"denied, in full");
+    assert!(!answer.header_map().contains_key("content-encoding"));
 }
