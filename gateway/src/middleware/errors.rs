@@ -300,6 +300,100 @@ mod tests {
         );
     }
 
+    use crate::middleware::testing::{build_in, context, load_balancer, request, TestEnv};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    /// A page server answering one request with `reply`; the request head it read comes back.
+    fn page_server(reply: &'static str) -> (String, mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
+            let _ = stream.write_all(reply.as_bytes());
+        });
+        (url, receiver)
+    }
+
+    fn errors_with(pages: Arc<ServiceHandler>, json: &str) -> crate::middleware::Middleware {
+        let mut env = TestEnv::default();
+        env.services.insert("pages@file".into(), pages);
+        build_in(&mut env, json).unwrap()
+    }
+
+    fn replaced(
+        middleware: &crate::middleware::Middleware,
+        target: &str,
+        status: u16,
+    ) -> Option<Answer> {
+        let request = request(target);
+        let status = StatusCode::from_u16(status).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(middleware.replace(&request, status, &context()))
+    }
+
+    #[test]
+    fn a_status_in_range_gets_the_page_with_that_status() {
+        let (url, seen) = page_server(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: 4\r\n\r\npage",
+        );
+        let errors = errors_with(
+            load_balancer(&[&url]),
+            r#"{"errors": {"status": ["500-599"], "service": "pages", "query": "/err/{status}?u={url}"}}"#,
+        );
+        let page = replaced(&errors, "/x?a=1", 502).expect("a page");
+        assert_eq!(page.status, 502);
+        assert_eq!(page.body().as_ref(), b"page");
+        assert_eq!(page.header_map()["content-type"], "text/html");
+        assert!(!page.header_map().contains_key("connection"));
+        let head = seen.recv().unwrap();
+        assert!(
+            head.starts_with("GET /err/502?u=http%3A%2F%2Fexample.com%2Fx%3Fa%3D1 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("Host: example.com\r\n"), "{head}");
+        assert!(
+            replaced(&errors, "/x", 404).is_none(),
+            "404 is not in range"
+        );
+    }
+
+    #[test]
+    fn rewritten_statuses_and_the_original_one() {
+        let (url, seen) = page_server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let errors = errors_with(
+            load_balancer(&[&url]),
+            r#"{"errors": {"status": ["400-499"], "statusRewrites": {"404": 410}, "service": "pages", "query": "{status}-{originalStatus}.html"}}"#,
+        );
+        assert_eq!(replaced(&errors, "/", 404).unwrap().status, 410);
+        assert!(seen
+            .recv()
+            .unwrap()
+            .starts_with("GET /410-404.html HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn a_page_service_without_servers_answers_no_available_server() {
+        let errors = errors_with(
+            load_balancer(&[]),
+            r#"{"errors": {"status": ["500"], "service": "pages"}}"#,
+        );
+        let page = replaced(&errors, "/", 500).unwrap();
+        assert_eq!(page.status, 500);
+        assert_eq!(page.body().as_ref(), b"no available server\n");
+    }
+
     #[test]
     fn an_unknown_service_is_a_configuration_error() {
         let error = crate::middleware::testing::build(
