@@ -3,6 +3,7 @@
 
 use super::client::{CallError, Client};
 use super::edit::go_canonical;
+use super::go_cookie::SetCookie;
 use super::{BuildContext, Context, Flow, FromConfig, HttpMiddleware, Needs};
 use super::{RequestEdit, ResponseEdit};
 use crate::proxy::responses::Answer;
@@ -69,7 +70,7 @@ struct AuthTarget {
 /// The auth server's cookies held for the response phase, by middleware.
 struct AuthCookies {
     owner: usize,
-    cookies: Vec<HeaderValue>,
+    cookies: Vec<SetCookie>,
 }
 
 impl FromConfig<control::dynamic::ForwardAuth> for ForwardAuth {
@@ -236,12 +237,14 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The name of the cookie a `Set-Cookie` value sets, if it is one.
-fn cookie_name(value: &HeaderValue) -> Option<&str> {
-    let text = value.to_str().ok()?;
-    let (name, _) = text.split(';').next()?.split_once('=')?;
-    let name = name.trim();
-    (!name.is_empty()).then_some(name)
+/// The cookies of `Set-Cookie` headers as Go reads them (lines it cannot read are left out).
+fn set_cookies(headers: &HeaderMap) -> Vec<SetCookie> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(SetCookie::parse)
+        .collect()
 }
 
 impl ForwardAuth {
@@ -648,12 +651,7 @@ impl HttpMiddleware for ForwardAuth {
             }
         }
         if !self.add_auth_cookies_to_response.is_empty() {
-            let cookies: Vec<HeaderValue> = answered
-                .get_all(http::header::SET_COOKIE)
-                .iter()
-                .filter(|v| cookie_name(v).is_some())
-                .cloned()
-                .collect();
+            let cookies = set_cookies(answered);
             if !cookies.is_empty() {
                 context.hold(AuthCookies {
                     owner: self.id(),
@@ -673,19 +671,18 @@ impl HttpMiddleware for ForwardAuth {
         let Some(held) = context.held::<AuthCookies>().find(|c| c.owner == self.id()) else {
             return;
         };
-        let listed = |v: &HeaderValue| {
-            cookie_name(v).is_some_and(|n| self.add_auth_cookies_to_response.contains(n))
-        };
-        let kept: Vec<HeaderValue> = response
-            .headers()
-            .get_all(http::header::SET_COOKIE)
+        // As Traefik: the response's cookies are read and written back (Go's spelling), those
+        // the auth server's listed ones replace left out.
+        let listed = |c: &&SetCookie| self.add_auth_cookies_to_response.contains(&c.name);
+        let backend = set_cookies(response.headers());
+        let lines: Vec<HeaderValue> = backend
             .iter()
-            .filter(|v| cookie_name(v).is_some() && !listed(v))
-            .cloned()
+            .filter(|c| !listed(c))
+            .chain(held.cookies.iter().filter(listed))
+            .filter_map(|c| HeaderValue::from_str(&c.to_go_string()).ok())
             .collect();
-        let added: Vec<HeaderValue> = held.cookies.iter().filter(|v| listed(v)).cloned().collect();
         response.remove_header(&http::header::SET_COOKIE);
-        for value in kept.into_iter().chain(added) {
+        for value in lines {
             response.append_header(http::header::SET_COOKIE, value);
         }
     }

@@ -13,6 +13,7 @@ mod add_prefix;
 mod client;
 mod errors;
 mod forward_auth;
+mod go_cookie;
 mod replace_path;
 mod strip_prefix;
 

@@ -204,8 +204,13 @@ fn app_answer(head: &str) -> String {
     } else {
         format!("app says {code}\n")
     };
+    let cookies = if path.contains("/cookie") {
+        "Set-Cookie: app=1; path=/a; secure; Max-Age=60\r\nSet-Cookie: auth-session=stale\r\nSet-Cookie: not a cookie\r\nSet-Cookie: when=1; expires=Wed, 21-Oct-2015 07:28:00 GMT\r\n"
+    } else {
+        ""
+    };
     let mut text = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nX-App: yes\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nX-App: yes\r\n{cookies}Content-Length: {}\r\nConnection: close\r\n\r\n",
         if head.starts_with("HEAD ") { 10 } else { body.len() }
     );
     text.push_str(&body);
@@ -402,6 +407,7 @@ const ERRORS: &str = r#"http:
     down: {rule: "PathPrefix(`/down`)", service: dead, middlewares: [errors]}
     none: {rule: "PathPrefix(`/none`)", service: app, middlewares: [errors-nowhere]}
     denied: {rule: "PathPrefix(`/denied`)", service: app, middlewares: [errors-rewrite, auth]}
+    cookies: {rule: "PathPrefix(`/cookie`)", service: app, middlewares: [auth-cookies]}
   middlewares:
     errors: {errors: {status: ["500-599", "404"], service: pages, query: "/page/{status}?from={url}&was={originalStatus}"}}
     errors-rewrite:
@@ -413,6 +419,7 @@ const ERRORS: &str = r#"http:
     errors-plain: {errors: {status: ["503"], service: pages}}
     errors-nowhere: {errors: {status: ["500"], service: empty, query: "/x"}}
     auth: {forwardAuth: {address: "{auth}/verify"}}
+    auth-cookies: {forwardAuth: {address: "{auth}/verify", addAuthCookiesToResponse: [auth-session]}}
   services:
     app: {loadBalancer: {servers: [{url: "{app}"}]}}
     pages: {loadBalancer: {servers: [{url: "{backend}"}]}}
@@ -456,6 +463,8 @@ fn errors_serve_pages_like_traefik() {
             get("/none/500", "x", &[]),
             get("/denied/200", "x", &[("X-Auth-Answer", "deny")]),
             get("/denied/200", "x", &[]),
+            get("/cookie/200", "x", &[]),
+            get("/cookie/500", "x", &[("X-Auth-Answer", "deny")]),
         ],
     );
 }

@@ -359,14 +359,18 @@ fn listed_auth_cookies_replace_the_backends() {
     assert!(!req.headers.contains_key("x-auth-extra-old"));
     assert_eq!(req.headers["x-auth-extra-role"], "admin");
     let (mut response, ()) = http::Response::builder()
-        .header("set-cookie", "app=1")
+        .header("set-cookie", "app=1; path=/a; secure")
+        .header("set-cookie", "not a cookie")
         .header("set-cookie", "auth-session=stale")
         .body(())
         .unwrap()
         .into_parts();
     auth.response(&req, &mut response, &mut context);
     let cookies: Vec<_> = response.headers.get_all("set-cookie").iter().collect();
-    assert_eq!(cookies, ["app=1", "auth-session=s1; Path=/"]);
+    assert_eq!(
+        cookies,
+        ["app=1; Path=/a; Secure", "auth-session=s1; Path=/"]
+    );
 }
 
 #[test]
