@@ -25,6 +25,9 @@ pub struct Context {
     pub http2: bool,
     /// The request body, when the chain needs it.
     pub request_body: Option<RequestBody>,
+    /// The authenticated user, for the access log's `ClientUsername` (forwardAuth's
+    /// `headerField`).
+    pub client_username: Option<String>,
     /// Things held until the request ends (an in-flight permit, a breaker's probe), dropped
     /// with the context.
     held: Vec<Box<dyn Any + Send + Sync>>,
@@ -40,6 +43,7 @@ impl Context {
             tls,
             http2,
             request_body: None,
+            client_username: None,
             held: Vec::new(),
             entered: 0,
         }

@@ -56,6 +56,8 @@ pub struct ForwardAuth {
     add_auth_cookies_to_response: HashSet<String>,
     preserve_location_header: bool,
     preserve_request_method: bool,
+    /// The auth answer's header naming the user (`headerField`).
+    header_field: Option<HeaderName>,
 }
 
 /// The auth server's URL, ready to be sent to.
@@ -132,6 +134,13 @@ impl FromConfig<control::dynamic::ForwardAuth> for ForwardAuth {
                 .collect(),
             preserve_location_header: config.preserve_location_header.unwrap_or(false),
             preserve_request_method: config.preserve_request_method.unwrap_or(false),
+            header_field: match config.header_field.as_deref() {
+                None | Some("") => None,
+                Some(name) => Some(
+                    HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| format!("invalid header name {name:?}"))?,
+                ),
+            },
         })
     }
 }
@@ -618,6 +627,12 @@ impl HttpMiddleware for ForwardAuth {
             let _ = reply.head.remove_header(&http::header::CONTENT_ENCODING);
             let _ = reply.head.remove_header(&http::header::CONTENT_LENGTH);
             reply.body = plain.into();
+        }
+        if let Some(field) = &self.header_field {
+            if let Some(user) = reply.head.headers.get(field) {
+                context.client_username =
+                    Some(String::from_utf8_lossy(user.as_bytes()).into_owned());
+            }
         }
         let status = reply.head.status;
         if !(StatusCode::OK.as_u16()..300).contains(&status.as_u16()) {

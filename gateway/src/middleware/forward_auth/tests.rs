@@ -32,7 +32,7 @@ fn the_auth_request_is_a_get_with_the_forwarded_headers() {
     let (address, seen) =
         auth_server("HTTP/1.1 200 OK\r\nX-User: alice\r\nContent-Length: 0\r\n\r\n");
     let auth = middleware(format!(
-        r#"{{"forwardAuth": {{"address": "{address}/check?a=1", "authResponseHeaders": ["X-User"]}}}}"#
+        r#"{{"forwardAuth": {{"address": "{address}/check?a=1", "authResponseHeaders": ["X-User"], "headerField": "x-user"}}}}"#
     ));
     let mut req = request("/app/x?q=1");
     req.method = Method::POST;
@@ -43,10 +43,16 @@ fn the_auth_request_is_a_get_with_the_forwarded_headers() {
     req.headers.insert("x-drop", HeaderValue::from_static("1"));
     req.headers
         .insert("x-user", HeaderValue::from_static("mallory"));
+    let mut context = context();
     assert!(matches!(
-        run_request(&auth, &mut req, &mut context()),
+        run_request(&auth, &mut req, &mut context),
         Flow::Continue
     ));
+    assert_eq!(
+        context.client_username.as_deref(),
+        Some("alice"),
+        "headerField"
+    );
     let head = seen.recv().unwrap();
     assert!(head.starts_with("GET /check?a=1 HTTP/1.1\r\n"), "{head}");
     for line in [
