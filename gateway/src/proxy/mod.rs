@@ -511,10 +511,11 @@ impl ProxyHttp for EntryPointProxy {
                 .respond(request, upstream_response, middleware)
                 .await
             {
-                let no_body = upstream_response
-                    .headers
-                    .get(http::header::CONTENT_LENGTH)
-                    .is_some_and(|length| length.as_bytes() == b"0");
+                let no_body = matches!(upstream_response.status.as_u16(), 204 | 304)
+                    || upstream_response
+                        .headers
+                        .get(http::header::CONTENT_LENGTH)
+                        .is_some_and(|length| length.as_bytes() == b"0");
                 if no_body && request.method != http::Method::HEAD && !page.body().is_empty() {
                     // Pingora sends no body after a head that announced none.
                     ctx.replacement = Some(page);
