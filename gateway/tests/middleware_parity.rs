@@ -24,3 +24,5 @@ mod body;
 mod headers;
 #[path = "middleware_parity/resilience.rs"]
 mod resilience;
+#[path = "middleware_parity/subrequest.rs"]
+mod subrequest;

@@ -59,12 +59,45 @@ impl Chain {
             context.entered = index;
             context.current = index;
             if let Flow::Answer(mut answer) = middleware.request(request, context).await {
-                self.response(&*request, &mut answer, context);
+                if let Some(replaced) = self.respond(&*request, &mut answer, context).await {
+                    answer = replaced;
+                }
                 return Err(answer);
             }
         }
         context.entered = self.members.len();
         Ok(())
+    }
+
+    /// Runs the replacing and response phases of the middlewares whose request phase let the
+    /// request on, last first. `Some` answer replaced the response (an `errors` page): the
+    /// phases of the middlewares before the one that replaced it were applied to it, not to
+    /// `response`.
+    pub async fn respond<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
+        &self,
+        request: &R,
+        response: &mut S,
+        context: &mut Context,
+    ) -> Option<Answer> {
+        if !self.needs.response_head {
+            return None;
+        }
+        let entered = context.entered.min(self.members.len());
+        let mut replaced: Option<Answer> = None;
+        for middleware in self.members[..entered].iter().rev() {
+            let status = match &replaced {
+                Some(answer) => answer.status(),
+                None => response.status(),
+            };
+            if let Some(answer) = middleware.replace(request, status, context).await {
+                replaced = Some(answer);
+            }
+            match &mut replaced {
+                Some(answer) => middleware.response(request, answer, context),
+                None => middleware.response(request, response, context),
+            }
+        }
+        replaced
     }
 
     /// Runs the response phases of the middlewares whose request phase let the request on,

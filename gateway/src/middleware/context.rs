@@ -1,8 +1,19 @@
 //! What a middleware knows of the request beyond its head: the client, the connection, and what
 //! earlier phases left for later ones (held permits, values the response phase needs).
 
+use bytes::Bytes;
 use std::any::Any;
 use std::net::IpAddr;
+
+/// The request body as read before the request phases, for a chain that needs it
+/// ([`super::Needs::request_body`]); the body is still forwarded as received.
+#[derive(Debug, Clone, Default)]
+pub struct RequestBody {
+    /// The body, or its first bytes when it is longer than the engine buffers.
+    pub bytes: Bytes,
+    /// Whether `bytes` is the whole body.
+    pub complete: bool,
+}
 
 /// Per-request facts and state shared by the middlewares of one chain.
 pub struct Context {
@@ -15,6 +26,11 @@ pub struct Context {
     /// Whether a middleware removed `X-Forwarded-For` so that none is sent (Traefik's
     /// `customRequestHeaders` with `X-Forwarded-For: ""`): the proxy does not add the client's.
     pub omit_x_forwarded_for: bool,
+    /// The request body, when the chain needs it.
+    pub request_body: Option<RequestBody>,
+    /// The authenticated user, for the access log's `ClientUsername` (forwardAuth's
+    /// `headerField`).
+    pub client_username: Option<String>,
     /// Things held until the request ends (an in-flight permit, a breaker's probe), dropped
     /// with the context.
     held: Vec<Box<dyn Any + Send + Sync>>,
@@ -38,6 +54,8 @@ impl Context {
             tls,
             http2,
             omit_x_forwarded_for: false,
+            request_body: None,
+            client_username: None,
             held: Vec::new(),
             entered: 0,
             current: 0,
@@ -74,5 +92,13 @@ impl Context {
             .iter_mut()
             .find(|(index, _)| *index == current)
             .and_then(|(_, state)| state.downcast_mut())
+    }
+
+    /// The values of type `T` held so far, oldest first (what a request phase left for the
+    /// response phase).
+    pub fn held<T: Any>(&self) -> impl Iterator<Item = &T> {
+        self.held
+            .iter()
+            .filter_map(|value| value.downcast_ref::<T>())
     }
 }

@@ -13,7 +13,11 @@ mod add_prefix;
 mod auth;
 mod buffering;
 mod circuit_breaker;
+mod client;
 mod compress;
+mod errors;
+mod forward_auth;
+mod go_cookie;
 mod go_replace;
 mod headers;
 mod in_flight_req;
@@ -30,7 +34,7 @@ mod strip_prefix;
 mod strip_prefix_regex;
 
 pub use chain::{Chain, ChainBuilder};
-pub use context::Context;
+pub use context::{Context, RequestBody};
 pub use edit::{RequestEdit, ResponseEdit};
 
 use crate::proxy::responses::Answer;
@@ -116,6 +120,18 @@ pub trait HttpMiddleware: Send + Sync {
         _context: &mut Context,
     ) -> impl Future<Output = Flow> + Send {
         std::future::ready(Flow::Continue)
+    }
+
+    /// The phase that may replace the whole response (the `errors` pages), in reverse chain
+    /// order, before [`Self::response`], for middlewares whose request phase ran: `status` is
+    /// the response's so far; `Some` answer replaces its status, headers and body.
+    fn replace<R: RequestEdit + ?Sized>(
+        &self,
+        _request: &R,
+        _status: http::StatusCode,
+        _context: &Context,
+    ) -> impl Future<Output = Option<Answer>> + Send {
+        std::future::ready(None)
     }
 
     /// The response phase, in reverse chain order, for middlewares whose request phase ran:
@@ -227,6 +243,18 @@ macro_rules! middlewares {
                 }
             }
 
+            /// Its replacing phase.
+            pub async fn replace<R: RequestEdit + ?Sized>(
+                &self,
+                request: &R,
+                status: http::StatusCode,
+                context: &Context,
+            ) -> Option<Answer> {
+                match self {
+                    $(Self::$variant(m) => m.replace(request, status, context).await,)*
+                }
+            }
+
             /// Its response phase.
             pub fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
                 &self,
@@ -305,6 +333,8 @@ middlewares! {
         InFlightReq(in_flight_req::InFlightReq),
         IpAllowList(ip_allow_list::IpAllowList),
         RateLimit(rate_limit::RateLimit),
+        Errors(errors::Errors),
+        ForwardAuth(forward_auth::ForwardAuth),
         ReplacePath(replace_path::ReplacePath),
         Retry(retry::Retry),
         Headers(headers::Headers),
@@ -325,6 +355,8 @@ middlewares! {
         ip_allow_list => IpAllowList,
         ip_white_list => IpAllowList,
         rate_limit => RateLimit,
+        errors => Errors,
+        forward_auth => ForwardAuth,
         replace_path => ReplacePath,
         retry => Retry,
         headers => Headers,

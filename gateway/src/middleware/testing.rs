@@ -5,14 +5,33 @@ use super::{build as build_middleware, BuildContext, CompileEnv, Context, Flow, 
 use crate::proxy::responses::Answer;
 use crate::runtime::registry::StateRegistry;
 use crate::runtime::service::ServiceHandler;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// A compiler environment with a state registry of its own and no services.
+/// A compiler environment with a state registry of its own and the services put in it.
 #[derive(Default)]
 pub struct TestEnv {
     /// Kept across builds made with the same environment.
     pub states: StateRegistry,
+    /// Services by qualified name.
+    pub services: HashMap<String, Arc<ServiceHandler>>,
+}
+
+/// A `loadBalancer` over the servers at `urls` (none: a service with no server).
+pub fn load_balancer(urls: &[&str]) -> Arc<ServiceHandler> {
+    use crate::runtime::service::{LoadBalancer, TransportSettings, Upstream};
+    let settings = TransportSettings::default();
+    let servers = urls
+        .iter()
+        .map(|url| Arc::new(Upstream::new(url, false, &settings).expect("a test server URL")))
+        .collect();
+    let schedule = crate::runtime::wrr::SmoothWeightedSchedule::new(&vec![1; urls.len()]);
+    Arc::new(ServiceHandler::LoadBalancer(LoadBalancer {
+        servers,
+        schedule: schedule.map(Arc::new),
+        pass_host_header: true,
+    }))
 }
 
 impl CompileEnv for TestEnv {
@@ -21,7 +40,10 @@ impl CompileEnv for TestEnv {
     }
 
     fn service(&mut self, qualified: &str) -> Result<Arc<ServiceHandler>, String> {
-        Err(format!("service {qualified:?} does not exist"))
+        self.services
+            .get(qualified)
+            .cloned()
+            .ok_or_else(|| format!("service {qualified:?} does not exist"))
     }
 }
 

@@ -10,7 +10,7 @@ pub mod request_path;
 pub mod responses;
 
 use crate::lifecycle::{InFlight, Lifecycle};
-use crate::middleware::Context as MiddlewareContext;
+use crate::middleware::{Context as MiddlewareContext, RequestBody};
 use crate::runtime::internal::InternalService;
 use crate::runtime::service::{Picked, ServiceHandler};
 use crate::runtime::{Route, Snapshot};
@@ -136,9 +136,10 @@ impl EntryPointProxy {
         mut answer: Answer,
     ) -> Result<()> {
         if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
-            route
-                .chain
-                .response(session.req_header(), &mut answer, middleware);
+            let request = session.req_header();
+            if let Some(page) = route.chain.respond(request, &mut answer, middleware).await {
+                answer = page;
+            }
         }
         ctx.done(answer.status);
         answer.send(session).await
@@ -181,6 +182,12 @@ pub struct RequestContext {
     failure_status: Option<u16>,
     /// Whether the middlewares were told the exchange is over ([`RequestContext::done`]).
     done: bool,
+    /// The body of a response a middleware replaced (an `errors` page), sent in place of the
+    /// upstream's: taken by the first body chunk.
+    replaced_body: Option<Option<bytes::Bytes>>,
+    /// A replacement that cannot ride on the upstream's body (it had none): sent by
+    /// `fail_to_proxy` instead.
+    replacement: Option<Answer>,
     /// Counts the request as in flight (shutdown waits for it) until the context is dropped.
     _in_flight: InFlight,
 }
@@ -205,6 +212,29 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip().to_canonical())
+}
+
+/// The most request body read before the request phases (Pingora's retry buffer, from which
+/// the body is then forwarded).
+const BUFFERED_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads the request body for the middlewares that need it, keeping it for the forward.
+async fn buffered_body(session: &mut Session) -> Result<RequestBody> {
+    session.as_mut().enable_retry_buffering();
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > BUFFERED_BODY_LIMIT {
+            return Ok(RequestBody {
+                bytes: bytes.freeze(),
+                complete: false,
+            });
+        }
+    }
+    Ok(RequestBody {
+        bytes: bytes.freeze(),
+        complete: true,
+    })
 }
 
 /// The request as the picked server gets it: the URL's path in front when `preservePath` is
@@ -268,6 +298,8 @@ impl ProxyHttp for EntryPointProxy {
             retry_after: None,
             failure_status: None,
             done: false,
+            replaced_body: None,
+            replacement: None,
             _in_flight: self.lifecycle.request_started(self.index),
         }
     }
@@ -328,6 +360,9 @@ impl ProxyHttp for EntryPointProxy {
         let service = route.service.clone();
         if !route.chain.is_empty() {
             let mut middleware = MiddlewareContext::new(ctx.client_ip, false, false);
+            if route.chain.needs().request_body {
+                middleware.request_body = Some(buffered_body(session).await?);
+            }
             let outcome = route
                 .chain
                 .request(session.req_header_mut(), &mut middleware)
@@ -525,9 +560,28 @@ impl ProxyHttp for EntryPointProxy {
         forwarded::clean_response(upstream_response);
         if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
             middleware.response_body_filtered = true;
-            route
+            let request = session.req_header();
+            if let Some(page) = route
                 .chain
-                .response(session.req_header(), upstream_response, middleware);
+                .respond(request, upstream_response, middleware)
+                .await
+            {
+                let no_body = matches!(upstream_response.status.as_u16(), 204 | 304)
+                    || upstream_response
+                        .headers
+                        .get(http::header::CONTENT_LENGTH)
+                        .is_some_and(|length| length.as_bytes() == b"0");
+                if no_body && request.method != http::Method::HEAD && !page.body().is_empty() {
+                    // Pingora sends no body after a head that announced none.
+                    ctx.replacement = Some(page);
+                    return Error::e_explain(
+                        ErrorType::InternalError,
+                        "the response is replaced by a middleware's",
+                    );
+                }
+                *upstream_response = page.response_header()?;
+                ctx.replaced_body = Some(Some(page.body().clone()).filter(|b| !b.is_empty()));
+            }
         }
         responses::close_when_shutting_down(session);
         Ok(())
@@ -540,7 +594,9 @@ impl ProxyHttp for EntryPointProxy {
         end_of_stream: bool,
         ctx: &mut RequestContext,
     ) -> Result<Option<std::time::Duration>> {
-        if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
+        if let Some(replaced) = &mut ctx.replaced_body {
+            *body = replaced.take();
+        } else if let (Some(route), Some(middleware)) = (&ctx.route, &mut ctx.middleware) {
             if let Err(reason) = route.chain.response_body(body, end_of_stream, middleware) {
                 return Error::e_explain(ErrorType::InternalError, reason);
             }
@@ -570,6 +626,16 @@ impl ProxyHttp for EntryPointProxy {
         e: &Error,
         ctx: &mut RequestContext,
     ) -> FailToProxy {
+        if let Some(page) = ctx.replacement.take() {
+            let status = page.status;
+            if let Err(write_error) = page.send(session).await {
+                tracing::debug!(error = %write_error, "could not send the replaced response");
+            }
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
         let status = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => *code,
             (

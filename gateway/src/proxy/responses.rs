@@ -132,16 +132,7 @@ impl Answer {
 
     /// Writes the answer (its header alone for HEAD) with a `Content-Length`.
     pub async fn send(self, session: &mut Session) -> Result<()> {
-        let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 2))?;
-        if let Some(reason) = self.reason.as_deref().or_else(|| go_reason(self.status)) {
-            header.set_reason_phrase(Some(reason))?;
-        }
-        for (name, value) in &self.headers {
-            header.append_header(crate::middleware::edit::go_canonical(name), value.clone())?;
-        }
-        if has_content_length(self.status) {
-            header.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
-        }
+        let mut header = self.response_header()?;
         if self.close {
             header.insert_header(http::header::CONNECTION, "close")?;
             session.set_keepalive(None);
@@ -159,6 +150,22 @@ impl Answer {
 }
 
 impl Answer {
+    /// Its response head as Pingora writes it: the headers in Go's spelling and a
+    /// `Content-Length` (the body's length, also for HEAD).
+    pub fn response_header(&self) -> Result<ResponseHeader> {
+        let mut header = ResponseHeader::build(self.status, Some(self.headers.len() + 2))?;
+        if let Some(reason) = self.reason.as_deref().or_else(|| go_reason(self.status)) {
+            header.set_reason_phrase(Some(reason))?;
+        }
+        for (name, value) in &self.headers {
+            header.append_header(crate::middleware::edit::go_canonical(name), value.clone())?;
+        }
+        if has_content_length(self.status) {
+            header.insert_header(http::header::CONTENT_LENGTH, self.body.len())?;
+        }
+        Ok(header)
+    }
+
     /// The answer as HTTP/1.1 bytes, as the Pingora path sends it (its headers, then
     /// `Content-Length`, `Date` and `Connection`), for the lean path; the body is left out
     /// when `head_only`.
