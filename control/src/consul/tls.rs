@@ -147,9 +147,10 @@ impl ServerCertVerifier for NamedVerification {
     }
 }
 
-/// `insecureSkipVerify`: accepts any certificate (signatures are still checked).
+/// `insecureSkipVerify`: accepts any certificate (signatures are still checked with the
+/// provider's algorithms). Shared by every TLS client of the project that offers the option.
 #[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+pub struct NoVerification(pub Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for NoVerification {
     fn verify_server_cert(

@@ -302,26 +302,11 @@ mod tests {
     }
 
     use crate::middleware::testing::{build_in, context, load_balancer, request, TestEnv};
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
     use std::sync::mpsc;
 
     /// A page server answering one request with `reply`; the request head it read comes back.
     fn page_server(reply: &'static str) -> (String, mpsc::Receiver<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
-            let _ = stream.write_all(reply.as_bytes());
-        });
-        (url, receiver)
+        crate::middleware::testing::one_shot_server(reply)
     }
 
     fn errors_with(pages: Arc<ServiceHandler>, json: &str) -> crate::middleware::Middleware {

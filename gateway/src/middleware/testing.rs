@@ -110,3 +110,27 @@ pub fn forwarded(middleware: &Middleware, target: &str) -> http::request::Parts 
         Err(answer) => panic!("the middleware answered {}", answer.status),
     }
 }
+
+/// A server on 127.0.0.1 that answers one request with `reply` (raw bytes) and hands back the
+/// request head it read; its URL is `http://127.0.0.1:PORT`.
+pub fn one_shot_server(
+    reply: impl AsRef<[u8]> + Send + 'static,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
+        let _ = stream.write_all(reply.as_ref());
+    });
+    (url, receiver)
+}

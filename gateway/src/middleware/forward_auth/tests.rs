@@ -1,5 +1,5 @@
 use super::*;
-use crate::middleware::testing::{build, context, request, run_request};
+use crate::middleware::testing::{build, context, one_shot_server, request, run_request};
 use crate::middleware::Flow;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -7,20 +7,7 @@ use std::sync::mpsc;
 
 /// An auth server answering one request with `reply`; the request head it read comes back.
 fn auth_server(reply: impl AsRef<[u8]> + Send + 'static) -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-            head.push(byte[0]);
-        }
-        let _ = sender.send(String::from_utf8_lossy(&head).into_owned());
-        let _ = stream.write_all(reply.as_ref());
-    });
-    (address, receiver)
+    one_shot_server(reply)
 }
 
 fn middleware(json: String) -> crate::middleware::Middleware {
