@@ -14,6 +14,7 @@ use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 use regex::Regex;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -558,7 +559,45 @@ impl HttpMiddleware for ForwardAuth {
         }
     }
 
-    async fn request<R: RequestEdit>(&self, request: &mut R, context: &mut Context) -> Flow {
+    /// The auth subrequest's future is boxed: it is large, and the chain's dispatch future
+    /// is as large as its largest member's, for every middleware of every chain.
+    fn request<R: RequestEdit>(
+        &self,
+        request: &mut R,
+        context: &mut Context,
+    ) -> impl Future<Output = Flow> + Send {
+        Box::pin(self.authorize(request, context))
+    }
+
+    fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
+        &self,
+        _request: &R,
+        response: &mut S,
+        context: &mut Context,
+    ) {
+        let Some(held) = context.held::<AuthCookies>().find(|c| c.owner == self.id()) else {
+            return;
+        };
+        // As Traefik: the response's cookies are read and written back (Go's spelling), those
+        // the auth server's listed ones replace left out.
+        let listed = |c: &&SetCookie| self.add_auth_cookies_to_response.contains(&c.name);
+        let backend = set_cookies(response.headers());
+        let lines: Vec<HeaderValue> = backend
+            .iter()
+            .filter(|c| !listed(c))
+            .chain(held.cookies.iter().filter(listed))
+            .filter_map(|c| HeaderValue::from_str(&c.to_go_string()).ok())
+            .collect();
+        response.remove_header(&http::header::SET_COOKIE);
+        for value in lines {
+            response.append_header(http::header::SET_COOKIE, value);
+        }
+    }
+}
+
+impl ForwardAuth {
+    /// Asks the auth server about the request and applies its answer.
+    async fn authorize<R: RequestEdit>(&self, request: &mut R, context: &mut Context) -> Flow {
         let Some(target) = &self.target else {
             tracing::debug!(address = %self.address, "forwardAuth: the address is not an http(s) URL");
             return Flow::Answer(Answer::empty(500));
@@ -676,31 +715,6 @@ impl HttpMiddleware for ForwardAuth {
             }
         }
         Flow::Continue
-    }
-
-    fn response<R: RequestEdit + ?Sized, S: ResponseEdit + ?Sized>(
-        &self,
-        _request: &R,
-        response: &mut S,
-        context: &mut Context,
-    ) {
-        let Some(held) = context.held::<AuthCookies>().find(|c| c.owner == self.id()) else {
-            return;
-        };
-        // As Traefik: the response's cookies are read and written back (Go's spelling), those
-        // the auth server's listed ones replace left out.
-        let listed = |c: &&SetCookie| self.add_auth_cookies_to_response.contains(&c.name);
-        let backend = set_cookies(response.headers());
-        let lines: Vec<HeaderValue> = backend
-            .iter()
-            .filter(|c| !listed(c))
-            .chain(held.cookies.iter().filter(listed))
-            .filter_map(|c| HeaderValue::from_str(&c.to_go_string()).ok())
-            .collect();
-        response.remove_header(&http::header::SET_COOKIE);
-        for value in lines {
-            response.append_header(http::header::SET_COOKIE, value);
-        }
     }
 }
 

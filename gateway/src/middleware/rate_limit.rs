@@ -153,7 +153,8 @@ impl HttpMiddleware for RateLimit {
             Limiter::Local(limiter) => limiter.allow(&self.source.of(&*request, context)),
             Limiter::Redis(limiter) => {
                 let source = self.source.of(&*request, context);
-                match limiter.allow(&source).await {
+                // Boxed: the Redis exchange's future would size every chain's.
+                match Box::pin(limiter.allow(&source)).await {
                     Ok(Some(delay)) => delay,
                     Ok(None) => {
                         return Flow::Answer(Answer::go_error(429, b"No bursty traffic allowed\n"))
