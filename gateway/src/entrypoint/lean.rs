@@ -9,7 +9,8 @@ use super::deadlines::DeadlineStream;
 use crate::http1::chunked::ChunkedScanner;
 use crate::http1::request::write_request_head;
 use crate::http1::response::{ParsedResponse, ResponseBody, ResponseStatus};
-use crate::middleware::Context as MiddlewareContext;
+use crate::middleware::edit::go_canonical;
+use crate::middleware::{Chain, Context as MiddlewareContext};
 use crate::proxy::forwarded;
 use crate::proxy::head::RequestHead;
 use crate::proxy::responses::{self, Answer};
@@ -17,6 +18,7 @@ use crate::proxy::rewrite_for_server;
 use crate::runtime::service::{LeanTarget, Picked};
 use crate::service::idle_pool::{LeanConnection, ServerConnections};
 use control::rule::{normalize_host, normalize_path, RequestView};
+use pingora::http::RequestHeader;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -200,6 +202,17 @@ pub(super) async fn serve(
 
     let close_after = last || wants_close;
     let connections = &picked.upstream.connections;
+    let editing = owned.as_ref().and_then(|head| {
+        route
+            .chain
+            .needs()
+            .response_head
+            .then_some(ResponseEditing {
+                chain: &route.chain,
+                request: head,
+                context: &mut context,
+            })
+    });
     let outcome = exchange(
         buffers,
         client,
@@ -208,6 +221,7 @@ pub(super) async fn serve(
         idempotent,
         head_only,
         close_after,
+        editing,
     )
     .await;
     match outcome {
@@ -231,7 +245,11 @@ pub(super) async fn serve(
                 let out = &mut connection.lean.out;
                 out.clear();
                 // A failed forward closes the connection, as on the Pingora path.
-                Answer::proxy_error(failure.status).write_http1(head_only, false, out);
+                let mut answer = Answer::proxy_error(failure.status);
+                if let Some(head) = &owned {
+                    route.chain.response(head, &mut answer, &mut context);
+                }
+                answer.write_http1(head_only, false, out);
                 let _ = write_all(client, out).await;
             }
             Served::Close
@@ -270,6 +288,40 @@ fn log_failure(
     }
 }
 
+/// The response phases of a router's middlewares, for a chain that changes response heads.
+struct ResponseEditing<'a> {
+    chain: &'a Chain,
+    /// The request as forwarded.
+    request: &'a RequestHeader,
+    context: &'a mut MiddlewareContext,
+}
+
+impl ResponseEditing<'_> {
+    /// Runs the response phases on the relayed headers and writes the result, names in Go's
+    /// canonical spelling as Traefik sends them (the status line is already written).
+    fn write_edited<'h>(
+        self,
+        status: u16,
+        relayed: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+        out: &mut Vec<u8>,
+    ) {
+        let mut head = http::Response::new(()).into_parts().0;
+        head.status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        for (name, value) in relayed {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                head.headers.append(name, value);
+            }
+        }
+        self.chain.response(self.request, &mut head, self.context);
+        for (name, value) in &head.headers {
+            responses::write_header(out, go_canonical(name).as_bytes(), value.as_bytes());
+        }
+    }
+}
+
 /// Connects to `target` within its dialTimeout.
 async fn connect(target: &LeanTarget) -> Result<TcpStream, Failure> {
     let connect = TcpStream::connect(target.address);
@@ -287,6 +339,7 @@ async fn connect(target: &LeanTarget) -> Result<TcpStream, Failure> {
 /// Sends `buffers.out` to the server and relays the response to the client. `Ok(kept)`: the
 /// response was relayed whole, and `kept` says whether the client connection may go on.
 /// `Err((failure, started))`: `started` says whether the client got part of a response.
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     buffers: &mut Buffers,
     client: &mut DeadlineStream,
@@ -295,6 +348,7 @@ async fn exchange(
     idempotent: bool,
     head_only: bool,
     close_after: bool,
+    editing: Option<ResponseEditing<'_>>,
 ) -> Result<bool, (Failure, bool)> {
     let not_started = |failure| (failure, false);
     // A pooled connection the server closed meanwhile fails before any response byte: the
@@ -352,14 +406,18 @@ async fn exchange(
     out.extend_from_slice(b"\r\n");
     let hop_by_hop =
         forwarded::ResponseHopByHop::new(response.status(), || response.headers(&buffers.upstream));
-    for (name, value) in response.headers(&buffers.upstream) {
-        if hop_by_hop.drops(name)
+    let relayed = response.headers(&buffers.upstream).filter(|(name, _)| {
+        !(hop_by_hop.drops(name)
             || name.eq_ignore_ascii_case(b"date")
-            || name.eq_ignore_ascii_case(b"connection")
-        {
-            continue;
+            || name.eq_ignore_ascii_case(b"connection"))
+    });
+    match editing {
+        None => {
+            for (name, value) in relayed {
+                responses::write_header(out, name, value);
+            }
         }
-        responses::write_header(out, name, value);
+        Some(editing) => editing.write_edited(response.status(), relayed, out),
     }
     if rechunk {
         responses::write_header(out, b"Transfer-Encoding", b"chunked");

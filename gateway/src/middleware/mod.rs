@@ -93,9 +93,10 @@ impl Needs {
         }
     }
 
-    /// Whether the lean HTTP/1 path can run it (it relays response heads and bodies as read).
+    /// Whether the lean HTTP/1 path can run it: it edits the request head and the response
+    /// head (it relays bodies as read and takes no part in retries).
     pub fn lean(self) -> bool {
-        self == Self::REQUEST_HEAD
+        !(self.request_body || self.response_body || self.forward_events)
     }
 }
 

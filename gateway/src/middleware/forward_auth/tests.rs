@@ -340,7 +340,10 @@ fn listed_auth_cookies_replace_the_backends() {
     let auth = middleware(format!(
         r#"{{"forwardAuth": {{"address": "{address}", "addAuthCookiesToResponse": ["auth-session"], "authResponseHeadersRegex": "^X-Auth-Extra"}}}}"#
     ));
-    assert!(auth.needs().response_head && !auth.needs().lean());
+    assert!(
+        auth.needs().response_head && auth.needs().lean(),
+        "response heads are edited on both paths"
+    );
     let mut req = request("/");
     req.headers
         .insert("x-auth-extra-old", HeaderValue::from_static("1"));
