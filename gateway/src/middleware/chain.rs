@@ -84,7 +84,8 @@ impl Chain {
         }
         let entered = context.entered.min(self.members.len());
         let mut replaced: Option<Answer> = None;
-        for middleware in self.members[..entered].iter().rev() {
+        for (index, middleware) in self.members[..entered].iter().enumerate().rev() {
+            context.current = index;
             let status = match &replaced {
                 Some(answer) => answer.status(),
                 None => response.status(),
@@ -170,8 +171,12 @@ impl Chain {
         let entered = context.entered.min(self.members.len());
         self.members[..entered]
             .iter()
+            .enumerate()
             .rev()
-            .find_map(|middleware| middleware.retry_after_connect_failure(context))
+            .find_map(|(index, middleware)| {
+                context.current = index;
+                middleware.retry_after_connect_failure(context)
+            })
     }
 
     /// The exchange is over, the client got `status`: tells the middlewares whose request
@@ -181,7 +186,8 @@ impl Chain {
             return;
         }
         let entered = context.entered.min(self.members.len());
-        for middleware in self.members[..entered].iter().rev() {
+        for (index, middleware) in self.members[..entered].iter().enumerate().rev() {
+            context.current = index;
             middleware.done(status, context);
         }
     }

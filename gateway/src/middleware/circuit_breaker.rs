@@ -172,7 +172,6 @@ fn now() -> u64 {
 
 /// A request let on by a breaker: when it started, to measure its latency.
 struct Started {
-    breaker: usize,
     at: Instant,
 }
 
@@ -227,12 +226,6 @@ fn fallback_answer(status: u16) -> Answer {
     }
 }
 
-impl CircuitBreaker {
-    fn key(&self) -> usize {
-        Arc::as_ptr(&self.breaker) as usize
-    }
-}
-
 impl HttpMiddleware for CircuitBreaker {
     fn keeps_state_per_router(&self) -> bool {
         true
@@ -253,16 +246,12 @@ impl HttpMiddleware for CircuitBreaker {
         if !self.breaker.admit(now()) {
             return ready(Flow::Answer(self.fallback.clone()));
         }
-        context.hold(Started {
-            breaker: self.key(),
-            at: Instant::now(),
-        });
+        context.set_state(Started { at: Instant::now() });
         ready(Flow::Continue)
     }
 
     fn done(&self, status: u16, context: &mut Context) {
-        let key = self.key();
-        if let Some(started) = context.held_mut::<Started>().find(|s| s.breaker == key) {
+        if let Some(started) = context.state_mut::<Started>() {
             let latency = started.at.elapsed().as_nanos() as u64;
             self.breaker.observe(now(), status, latency);
         }

@@ -69,13 +69,6 @@ impl Context {
         self.held.push(Box::new(value));
     }
 
-    /// The values of type `T` held so far, oldest first.
-    pub fn held_mut<T: Any>(&mut self) -> impl Iterator<Item = &mut T> {
-        self.held
-            .iter_mut()
-            .filter_map(|value| value.downcast_mut::<T>())
-    }
-
     /// Keeps `value` as the running middleware's state for this request (replacing any).
     pub fn set_state<T: Any + Send + Sync>(&mut self, value: T) {
         let current = self.current;
@@ -92,13 +85,5 @@ impl Context {
             .iter_mut()
             .find(|(index, _)| *index == current)
             .and_then(|(_, state)| state.downcast_mut())
-    }
-
-    /// The values of type `T` held so far, oldest first (what a request phase left for the
-    /// response phase).
-    pub fn held<T: Any>(&self) -> impl Iterator<Item = &T> {
-        self.held
-            .iter()
-            .filter_map(|value| value.downcast_ref::<T>())
     }
 }

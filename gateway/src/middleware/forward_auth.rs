@@ -70,9 +70,8 @@ struct AuthTarget {
     path_and_query: String,
 }
 
-/// The auth server's cookies held for the response phase, by middleware.
+/// The auth server's cookies, kept (as the middleware's request state) for its response phase.
 struct AuthCookies {
-    owner: usize,
     cookies: Vec<SetCookie>,
 }
 
@@ -258,10 +257,6 @@ fn set_cookies(headers: &HeaderMap) -> Vec<SetCookie> {
 }
 
 impl ForwardAuth {
-    fn id(&self) -> usize {
-        self as *const Self as usize
-    }
-
     /// The request to the auth server, as Traefik's `writeHeader` builds it and Go's client
     /// writes it (`Host`, `User-Agent`, then the headers sorted by name).
     fn auth_request<R: RequestEdit>(
@@ -575,7 +570,7 @@ impl HttpMiddleware for ForwardAuth {
         response: &mut S,
         context: &mut Context,
     ) {
-        let Some(held) = context.held::<AuthCookies>().find(|c| c.owner == self.id()) else {
+        let Some(held) = context.state_mut::<AuthCookies>() else {
             return;
         };
         // As Traefik: the response's cookies are read and written back (Go's spelling), those
@@ -708,10 +703,7 @@ impl ForwardAuth {
         if !self.add_auth_cookies_to_response.is_empty() {
             let cookies = set_cookies(answered);
             if !cookies.is_empty() {
-                context.hold(AuthCookies {
-                    owner: self.id(),
-                    cookies,
-                });
+                context.set_state(AuthCookies { cookies });
             }
         }
         Flow::Continue

@@ -47,7 +47,6 @@ impl FromConfig<control::dynamic::Retry> for Retry {
 
 /// One request's attempts with one `retry` middleware.
 struct Attempts {
-    owner: usize,
     made: u32,
     /// The backoff's current (not yet randomized) interval.
     interval: Duration,
@@ -64,10 +63,6 @@ fn randomized(current: Duration, random: f64) -> Duration {
 }
 
 impl Retry {
-    fn key(&self) -> usize {
-        self as *const Self as usize
-    }
-
     /// The wait before the next attempt, `None` to stop: cenkalti/backoff's `NextBackOff`.
     fn next_backoff(&self, attempts: &mut Attempts, random: f64) -> Option<Duration> {
         if self.initial.is_zero() {
@@ -99,8 +94,7 @@ impl HttpMiddleware for Retry {
         context: &mut Context,
     ) -> impl Future<Output = Flow> + Send {
         if self.attempts > 1 {
-            context.hold(Attempts {
-                owner: self.key(),
+            context.set_state(Attempts {
                 made: 1,
                 interval: self.initial,
                 started: Instant::now(),
@@ -110,8 +104,7 @@ impl HttpMiddleware for Retry {
     }
 
     fn retry_after_connect_failure(&self, context: &mut Context) -> Option<Duration> {
-        let key = self.key();
-        let attempts = context.held_mut::<Attempts>().find(|a| a.owner == key)?;
+        let attempts = context.state_mut::<Attempts>()?;
         if attempts.made >= self.attempts {
             return None;
         }
@@ -174,7 +167,6 @@ mod tests {
         };
         assert_eq!(middleware.multiplier, 2f64.sqrt());
         let mut attempts = Attempts {
-            owner: 0,
             made: 1,
             interval: middleware.initial,
             started: Instant::now(),
@@ -210,7 +202,6 @@ mod tests {
             panic!("not a retry");
         };
         let mut attempts = Attempts {
-            owner: 0,
             made: 1,
             interval: middleware.initial,
             started: Instant::now(),
